@@ -1,0 +1,92 @@
+//! The HTTP surface of `ncsoc serve`: `/healthz` and `/metrics` (Prometheus text format).
+//! The analyst API under `/api/v1`, the live stream and the dashboard mount on the same
+//! router as they arrive.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use ncsoc_store::{Store, StoreMetrics};
+
+/// Anything that can append Prometheus text to `/metrics`.
+pub trait RenderMetrics: Send + Sync {
+    fn render(&self, out: &mut String);
+}
+
+impl RenderMetrics for StoreMetrics {
+    fn render(&self, out: &mut String) {
+        StoreMetrics::render(self, out)
+    }
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub metrics: Vec<Arc<dyn RenderMetrics>>,
+    pub started: Instant,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
+    let store = s.store.name();
+    match tokio::time::timeout(Duration::from_secs(2), s.store.ping()).await {
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            Json(serde_json::json!({"status": "ok", "store": store})),
+        ),
+        Ok(Err(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "degraded", "store": store, "error": e.to_string()})),
+        ),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(
+                serde_json::json!({"status": "degraded", "store": store, "error": "store did not answer within 2s"}),
+            ),
+        ),
+    }
+}
+
+async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    let mut out = String::with_capacity(4096);
+    out.push_str("# HELP ncsoc_uptime_seconds Seconds since ncsoc started.\n# TYPE ncsoc_uptime_seconds gauge\n");
+    out.push_str(&format!(
+        "ncsoc_uptime_seconds {}\n",
+        s.started.elapsed().as_secs_f64()
+    ));
+    for m in &s.metrics {
+        m.render(&mut out);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+}
+
+/// Serves `router` on `addr` until `shutdown` resolves, then finishes open requests.
+pub async fn serve(
+    addr: SocketAddr,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "HTTP listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,128 @@
+//! Reading and writing single ECS values from and to JSON.
+//!
+//! Every typed field of [`crate::Event`] implements [`EcsValue`], so the dotted-key
+//! serialiser and deserialiser are generated once for all fields (see `event.rs`).
+
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+use crate::Timestamp;
+
+/// A field type that may be absent, and that reads from one JSON value.
+pub trait EcsValue: Sized {
+    /// True when the field is not set and is left out of the JSON output.
+    fn is_absent(&self) -> bool;
+    /// Reads the field from JSON; the error says what was expected.
+    fn from_json(v: Value) -> Result<Self, &'static str>;
+    /// Writes the field to JSON (called only when not absent).
+    fn to_json(&self) -> Value;
+}
+
+impl EcsValue for Option<String> {
+    fn is_absent(&self) -> bool {
+        self.is_none()
+    }
+    fn from_json(v: Value) -> Result<Self, &'static str> {
+        match v {
+            Value::Null => Ok(None),
+            Value::String(s) => Ok(Some(s)),
+            Value::Number(n) => Ok(Some(n.to_string())),
+            Value::Bool(b) => Ok(Some(b.to_string())),
+            _ => Err("expected a string"),
+        }
+    }
+    fn to_json(&self) -> Value {
+        self.as_ref()
+            .map_or(Value::Null, |s| Value::String(s.clone()))
+    }
+}
+
+macro_rules! int_value {
+    ($($t:ty),*) => {$(
+        impl EcsValue for Option<$t> {
+            fn is_absent(&self) -> bool {
+                self.is_none()
+            }
+            fn from_json(v: Value) -> Result<Self, &'static str> {
+                const EXPECTED: &str = concat!("expected an integer that fits ", stringify!($t));
+                match v {
+                    Value::Null => Ok(None),
+                    Value::Number(n) => {
+                        if let Some(i) = n.as_i64() {
+                            <$t>::try_from(i).map(Some).map_err(|_| EXPECTED)
+                        } else if let Some(u) = n.as_u64() {
+                            <$t>::try_from(u).map(Some).map_err(|_| EXPECTED)
+                        } else {
+                            Err(EXPECTED)
+                        }
+                    }
+                    Value::String(s) => s.trim().parse::<$t>().map(Some).map_err(|_| EXPECTED),
+                    _ => Err(EXPECTED),
+                }
+            }
+            fn to_json(&self) -> Value {
+                self.map_or(Value::Null, Value::from)
+            }
+        }
+    )*};
+}
+int_value!(u8, u16, u32, u64, i64);
+
+impl EcsValue for Option<IpAddr> {
+    fn is_absent(&self) -> bool {
+        self.is_none()
+    }
+    fn from_json(v: Value) -> Result<Self, &'static str> {
+        match v {
+            Value::Null => Ok(None),
+            Value::String(s) => s.parse().map(Some).map_err(|_| "expected an IP address"),
+            _ => Err("expected an IP address"),
+        }
+    }
+    fn to_json(&self) -> Value {
+        self.map_or(Value::Null, |ip| Value::String(ip.to_string()))
+    }
+}
+
+impl EcsValue for Option<Timestamp> {
+    fn is_absent(&self) -> bool {
+        self.is_none()
+    }
+    fn from_json(v: Value) -> Result<Self, &'static str> {
+        match v {
+            Value::Null => Ok(None),
+            Value::String(s) => Timestamp::parse_rfc3339(&s)
+                .map(Some)
+                .map_err(|_| "expected an RFC 3339 timestamp"),
+            _ => Err("expected an RFC 3339 timestamp"),
+        }
+    }
+    fn to_json(&self) -> Value {
+        self.map_or(Value::Null, |t| Value::String(t.to_rfc3339()))
+    }
+}
+
+/// ECS keyword arrays (`event.category`, `event.type`): a lone string is accepted too.
+impl EcsValue for Vec<String> {
+    fn is_absent(&self) -> bool {
+        self.is_empty()
+    }
+    fn from_json(v: Value) -> Result<Self, &'static str> {
+        match v {
+            Value::Null => Ok(Vec::new()),
+            Value::String(s) => Ok(vec![s]),
+            Value::Array(items) => items
+                .into_iter()
+                .map(|i| match i {
+                    Value::String(s) => Ok(s),
+                    _ => Err("expected an array of strings"),
+                })
+                .collect(),
+            _ => Err("expected a string or an array of strings"),
+        }
+    }
+    fn to_json(&self) -> Value {
+        Value::Array(self.iter().cloned().map(Value::String).collect())
+    }
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The one command to check ncsoc on a fresh Debian/Ubuntu machine (also what CI runs):
+# installs missing system packages, starts ClickHouse on 127.0.0.1:8123 (stopped again on exit,
+# failures included), then runs cargo fmt --check, clippy -D warnings and the workspace tests.
+# Honours CARGO_TARGET_DIR if the caller sets it.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+clickhouse=$(pwd)/scripts/clickhouse.sh
+
+section() { printf '\n==== %s ====\n' "$*"; }
+
+section "System packages"
+# clickhouse.sh adds clickhouse-server, clickhouse-client and curl if missing, and runs a single
+# apt-get update + install only when something is missing.
+extra=()
+command -v pkg-config >/dev/null || extra+=(pkg-config)
+[[ $(dpkg-query -W -f='${Status}' build-essential 2>/dev/null) == *'ok installed'* ]] || extra+=(build-essential)
+"$clickhouse" install ${extra[@]+"${extra[@]}"}
+command -v cargo >/dev/null || { echo "cargo not found; install Rust from https://rustup.rs" >&2; exit 1; }
+
+section "ClickHouse"
+trap '"$clickhouse" stop || true' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+"$clickhouse" start
+export NCSOC_TEST_CLICKHOUSE_URL=http://127.0.0.1:8123
+export NCSOC_CLICKHOUSE_SCRIPT=$clickhouse
+
+section "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+section "cargo clippy --workspace --all-targets --locked -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+section "cargo test --workspace --locked"
+cargo test --workspace --locked
+
+section "All checks passed"

@@ -1,0 +1,181 @@
+//! `ncsoc.toml`: one typed file, every key documented in `ncsoc.example.toml`.
+//!
+//! Unknown keys are rejected with their full path. Any key can be overridden from the
+//! environment as `NCSOC_<SECTION>__<KEY>` (path segments joined by a double underscore,
+//! e.g. `NCSOC_STORE__CLICKHOUSE__PASSWORD`); values are read as TOML (numbers, booleans)
+//! and otherwise taken as strings.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use ncsoc_store::StoreConfig;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Where `/healthz`, `/metrics` and the analyst API listen. Loopback by default.
+    pub listen: SocketAddr,
+    /// Log filter (`info`, `ncsoc_store=debug,info`, ...); `RUST_LOG` wins when set.
+    pub log: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            log: "info".into(),
+        }
+    }
+}
+
+const ENV_PREFIX: &str = "NCSOC_";
+
+impl Config {
+    /// Reads `path` (or the defaults when `None`), then applies `env` overrides.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        let mut table = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read config {}", p.display()))?;
+                text.parse::<toml::Table>()
+                    .with_context(|| format!("{} is not valid TOML", p.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (k, v) in env {
+            let Some(rest) = k.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            if !rest.contains("__") {
+                continue; // NCSOC_FOO without a section is not a config override
+            }
+            let keys: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            if keys.iter().any(String::is_empty) {
+                bail!("environment variable {k}: empty key segment");
+            }
+            set_path(&mut table, &keys, parse_env_value(&v))
+                .with_context(|| format!("environment variable {k}"))?;
+        }
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let at = e.path().to_string();
+                anyhow::anyhow!("config key `{at}`: {}", e.into_inner())
+            })?;
+        config.store.validate()?;
+        Ok(config)
+    }
+}
+
+fn parse_env_value(v: &str) -> toml::Value {
+    format!("x = {v}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("x"))
+        .unwrap_or_else(|| toml::Value::String(v.to_string()))
+}
+
+fn set_path(table: &mut toml::Table, keys: &[String], value: toml::Value) -> anyhow::Result<()> {
+    let (last, parents) = keys.split_last().context("empty key")?;
+    let mut t = table;
+    for k in parents {
+        let entry = t
+            .entry(k.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        t = match entry {
+            toml::Value::Table(inner) => inner,
+            _ => bail!("`{k}` is not a section"),
+        };
+    }
+    t.insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_run_on_one_machine() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.store.backend, ncsoc_store::Backend::Sqlite);
+        assert!(c.server.listen.ip().is_loopback());
+    }
+
+    #[test]
+    fn example_file_is_complete_and_valid() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("ncsoc.example.toml");
+        let c = Config::load(Some(&p), env(&[])).unwrap();
+        assert_eq!(c.store.batch_size, StoreConfig::default().batch_size);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[store.clickhouse]\nurl = \"http://x:1\"\nhots = 1\n").unwrap();
+        let err = format!("{:#}", Config::load(Some(&p), env(&[])).unwrap_err());
+        assert!(
+            err.contains("store.clickhouse") && err.contains("hots"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn environment_overrides_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[store]\nbatch_size = 10\n").unwrap();
+        let c = Config::load(
+            Some(&p),
+            env(&[
+                ("NCSOC_STORE__BATCH_SIZE", "500"),
+                ("NCSOC_STORE__BACKEND", "clickhouse"),
+                ("NCSOC_STORE__CLICKHOUSE__URL", "http://127.0.0.1:18123"),
+                ("NCSOC_TEST_CLICKHOUSE_URL", "ignored: no section"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.store.batch_size, 500);
+        assert_eq!(c.store.backend, ncsoc_store::Backend::Clickhouse);
+        assert_eq!(c.store.clickhouse.url, "http://127.0.0.1:18123");
+        let err = format!(
+            "{:#}",
+            Config::load(None, env(&[("NCSOC_STORE__NOPE", "1")])).unwrap_err()
+        );
+        assert!(err.contains("store.nope") || err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_are_rejected() {
+        let err = format!(
+            "{:#}",
+            Config::load(None, env(&[("NCSOC_STORE__BATCH_SIZE", "0")])).unwrap_err()
+        );
+        assert!(err.contains("batch_size"), "{err}");
+        let err = format!(
+            "{:#}",
+            Config::load(None, env(&[("NCSOC_SERVER__LISTEN", "not-an-address")])).unwrap_err()
+        );
+        assert!(err.contains("server.listen"), "{err}");
+    }
+}

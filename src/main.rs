@@ -1,0 +1,147 @@
+//! `ncsoc`: the command line, wiring the crates together.
+
+mod config;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ncsoc_model::Timestamp;
+use ncsoc_store::{StoreMetrics, Writer};
+
+use crate::config::Config;
+
+/// National cyber security operations centre: ingest every sector's events and flows,
+/// store them, and correlate across sectors.
+#[derive(Parser)]
+#[command(name = "ncsoc", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the platform: store, HTTP (/healthz, /metrics). Embedded SQLite store by default.
+    Serve {
+        /// Configuration file (see ncsoc.example.toml); defaults apply without one.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Store URL overriding the config: sqlite:DIR or clickhouse://HOST:PORT/DB.
+        #[arg(long)]
+        store: Option<String>,
+    },
+    /// Check a configuration file and print the effective settings (secrets hidden).
+    CheckConfig {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config, store } => {
+            let mut cfg = Config::load(config.as_deref(), std::env::vars())?;
+            if let Some(url) = store {
+                cfg.store.apply_url(&url)?;
+                cfg.store.validate()?;
+            }
+            init_logging(&cfg.server.log);
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(serve(cfg))
+        }
+        Command::CheckConfig { config } => {
+            let mut cfg = Config::load(config.as_deref(), std::env::vars())?;
+            if !cfg.store.clickhouse.password.is_empty() {
+                cfg.store.clickhouse.password = "<hidden>".into();
+            }
+            println!("configuration is valid:\n{cfg:#?}");
+            Ok(())
+        }
+    }
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let store = ncsoc_store::open(&cfg.store)
+        .await
+        .context("opening the store")?;
+    tracing::info!(backend = store.name(), data_dir = %cfg.store.data_dir.display(), "store open");
+    let metrics = Arc::new(StoreMetrics::new(store.name()));
+    let writer = Writer::start(store.clone(), &cfg.store, metrics.clone())?;
+
+    let retention = if cfg.store.retention_days > 0 {
+        let (store, days) = (store.clone(), i64::from(cfg.store.retention_days));
+        Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                let cutoff = Timestamp(Timestamp::now().nanos() - days * 86_400 * 1_000_000_000);
+                if let Err(e) = store.enforce_retention(cutoff).await {
+                    tracing::warn!(error = %e, "retention pass failed; retrying in an hour");
+                }
+            }
+        }))
+    } else {
+        None
+    };
+
+    let state = ncsoc_api::AppState {
+        store: store.clone(),
+        metrics: vec![metrics.clone()],
+        started: Instant::now(),
+    };
+    ncsoc_api::serve(
+        cfg.server.listen,
+        ncsoc_api::router(state),
+        shutdown_signal(),
+    )
+    .await
+    .with_context(|| format!("serving HTTP on {}", cfg.server.listen))?;
+
+    tracing::info!("shutting down: flushing the store writer");
+    if let Some(r) = retention {
+        r.abort();
+    }
+    writer.shutdown().await;
+    tracing::info!(
+        rows = metrics
+            .rows_written
+            .load(std::sync::atomic::Ordering::Relaxed),
+        "stopped"
+    );
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        _ = term => tracing::info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,625 @@
+//! The ClickHouse backend: the official `clickhouse` crate over HTTP, RowBinary inserts,
+//! schema validation off (Debian's 18.16 server cannot describe tables the way the crate's
+//! validation expects), schema created and kept current by [`ddl`] at connect.
+//!
+//! A fresh batch is one `INSERT` per table. A retried batch (after a timeout or from the
+//! spool) first asks which of its ids are already stored, in the batch's own sector and
+//! time range so the primary key narrows the scan, and inserts only the rest: every row
+//! arrives exactly once even when an earlier attempt's outcome was unknown.
+//!
+//! If the server is down at start, ncsoc still starts: the schema is created on the first
+//! write that reaches it, and until then batches go to the spool.
+
+pub mod ddl;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ncsoc_model::{DeadLetter, Event, Incident, Indicator, Timestamp};
+use tokio::sync::Mutex;
+
+use crate::config::ClickHouseConfig;
+use crate::row::{cidr_range, DeadLetterRow, EventRow, DEAD_LETTER_COLUMNS, EVENT_COLUMNS};
+use crate::{EventQuery, IncidentQuery, Result, Scope, Store, StoreError, Table, WriteMode};
+use ddl::Features;
+
+/// Ids per existence check of a retried batch; keeps each query far below `max_query_size`.
+const ID_CHECK_CHUNK: usize = 2_000;
+
+pub struct ClickHouseStore {
+    client: ::clickhouse::Client,
+    admin: ::clickhouse::Client,
+    database: String,
+    retention_days: u32,
+    timeout: Duration,
+    features: Mutex<Option<Features>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("clickhouse: {e}"))
+}
+
+#[derive(Debug, ::clickhouse::Row, serde::Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+#[derive(Debug, ::clickhouse::Row, serde::Deserialize)]
+struct DocRow {
+    doc: String,
+}
+
+#[derive(Debug, ::clickhouse::Row, serde::Serialize)]
+struct IncidentRow<'a> {
+    id: &'a str,
+    updated_at: i64,
+    first_seen: i64,
+    last_seen: i64,
+    status: &'a str,
+    severity: &'a str,
+    kind: &'a str,
+    score: u8,
+    sectors: &'a [String],
+    doc: String,
+}
+
+#[derive(Debug, ::clickhouse::Row, serde::Serialize)]
+struct IndicatorRow {
+    id: String,
+    kind: String,
+    value: String,
+    source: String,
+    valid_from: i64,
+    valid_until: Option<i64>,
+    tlp: String,
+    version: i64,
+    doc: String,
+}
+
+impl ClickHouseStore {
+    /// Connects and creates or updates the schema; a server that is down is not an error
+    /// here (see the module docs), a wrong password or bad config is.
+    pub async fn connect(config: &ClickHouseConfig, retention_days: u32) -> Result<Self> {
+        if !crate::config::is_identifier(&config.database) {
+            return Err(StoreError::Config(format!(
+                "invalid ClickHouse database name `{}`",
+                config.database
+            )));
+        }
+        let mut admin = ::clickhouse::Client::default()
+            .with_url(&config.url)
+            .with_user(&config.user)
+            .with_validation(false)
+            .with_compression(if config.compression {
+                ::clickhouse::Compression::Lz4
+            } else {
+                ::clickhouse::Compression::None
+            });
+        if !config.password.is_empty() {
+            admin = admin.with_password(&config.password);
+        }
+        let client = admin.clone().with_database(&config.database);
+        let store = Self {
+            client,
+            admin,
+            database: config.database.clone(),
+            retention_days,
+            timeout: Duration::from_secs(config.timeout_secs.max(1)),
+            features: Mutex::new(None),
+        };
+        match store.ensure_schema().await {
+            Ok(f) => {
+                tracing::info!(url = %config.url, version = ?f.version, "connected to ClickHouse")
+            }
+            Err(StoreError::Unavailable(e)) => {
+                tracing::warn!(url = %config.url, error = %e, "ClickHouse unreachable at start; writes go to the spool until it answers")
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(store)
+    }
+
+    /// The server's features, creating the schema the first time the server answers.
+    pub async fn ensure_schema(&self) -> Result<Features> {
+        let mut guard = self.features.lock().await;
+        if let Some(f) = *guard {
+            return Ok(f);
+        }
+        let version: String = self
+            .timed(self.admin.query("SELECT version()").fetch_one::<String>())
+            .await?;
+        let features = Features::from_version(&version);
+        for stmt in ddl::schema(&self.database, features, self.retention_days) {
+            self.timed(self.admin.query(&stmt).execute()).await?;
+        }
+        *guard = Some(features);
+        Ok(features)
+    }
+
+    async fn timed<T>(
+        &self,
+        fut: impl std::future::Future<Output = ::clickhouse::error::Result<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => r.map_err(classify),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "clickhouse: no answer within {:?}",
+                self.timeout
+            ))),
+        }
+    }
+
+    async fn insert_rows<R>(&self, table: &str, rows: &[R]) -> Result<()>
+    where
+        R: ::clickhouse::Row + ::clickhouse::RowWrite + for<'a> ::clickhouse::RowOwned,
+        for<'a> R: ::clickhouse::Row<Value<'a> = R>,
+    {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let fut = async {
+            let mut insert = self.client.insert::<R>(table).await?;
+            for r in rows {
+                insert.write(r).await?;
+            }
+            insert.end().await
+        };
+        self.timed(fut).await
+    }
+
+    /// Ids among `rows` that `table` already holds.
+    async fn existing_ids(&self, table: &str, rows: &[EventRow]) -> Result<HashSet<String>> {
+        let mut found = HashSet::new();
+        for chunk in rows.chunks(ID_CHECK_CHUNK) {
+            let sectors: Vec<&str> = chunk
+                .iter()
+                .map(|r| r.sector.as_str())
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let lo = chunk.iter().map(|r| r.ts).min().unwrap_or(0);
+            let hi = chunk.iter().map(|r| r.ts).max().unwrap_or(0);
+            let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
+            let sql = format!(
+                "SELECT id FROM `{table}` WHERE sector IN {} AND ts >= ? AND ts <= ? AND id IN {}",
+                placeholders(sectors.len()),
+                placeholders(ids.len())
+            );
+            let mut binds: Vec<BindValue> = sectors
+                .into_iter()
+                .map(|s| BindValue::Str(s.to_string()))
+                .collect();
+            binds.push(BindValue::I64(lo));
+            binds.push(BindValue::I64(hi));
+            binds.extend(ids.into_iter().map(|s| BindValue::Str(s.to_string())));
+            for r in self
+                .timed(self.query(&sql, binds).fetch_all::<IdRow>())
+                .await?
+            {
+                found.insert(r.id);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn write_table(&self, table: &str, rows: Vec<EventRow>, mode: WriteMode) -> Result<()> {
+        let rows = if mode == WriteMode::Retry && !rows.is_empty() {
+            let have = self.existing_ids(table, &rows).await?;
+            rows.into_iter().filter(|r| !have.contains(&r.id)).collect()
+        } else {
+            rows
+        };
+        self.insert_rows(table, &rows).await
+    }
+
+    /// Appends ` AND ...` conditions for an event query; `None` if the scope allows nothing.
+    fn conditions(q: &EventQuery, time_col: &str) -> Result<Option<(String, Vec<BindValue>)>> {
+        let mut sql = String::from(" WHERE 1");
+        let mut binds = Vec::new();
+        if let Scope::Sectors(s) = &q.scope {
+            if s.is_empty() {
+                return Ok(None);
+            }
+            sql.push_str(&format!(" AND sector IN {}", placeholders(s.len())));
+            binds.extend(s.iter().cloned().map(BindValue::Str));
+        }
+        if let Some(s) = &q.sector {
+            sql.push_str(" AND sector = ?");
+            binds.push(BindValue::Str(s.clone()));
+        }
+        if let Some(from) = q.from {
+            sql.push_str(&format!(" AND {time_col} >= ?"));
+            binds.push(BindValue::I64(from.nanos()));
+        }
+        if let Some(to) = q.to {
+            sql.push_str(&format!(" AND {time_col} < ?"));
+            binds.push(BindValue::I64(to.nanos()));
+        }
+        if let Some((net, prefix)) = q.ip {
+            let (lo, hi) = cidr_range(net, prefix)?;
+            // FixedString(16) compares bytewise; literals are written as unhex() so any byte fits.
+            let (lo, hi) = (hex(&lo), hex(&hi));
+            sql.push_str(&format!(
+                " AND ((src_ip >= unhex('{lo}') AND src_ip <= unhex('{hi}')) OR (dst_ip >= unhex('{lo}') AND dst_ip <= unhex('{hi}')))"
+            ));
+        }
+        if let Some(p) = q.port {
+            sql.push_str(" AND (src_port = ? OR dst_port = ?)");
+            binds.push(BindValue::I64(i64::from(p)));
+            binds.push(BindValue::I64(i64::from(p)));
+        }
+        if !q.ids.is_empty() {
+            sql.push_str(&format!(" AND id IN {}", placeholders(q.ids.len())));
+            binds.extend(q.ids.iter().cloned().map(BindValue::Str));
+        }
+        Ok(Some((sql, binds)))
+    }
+
+    fn query(&self, sql: &str, binds: Vec<BindValue>) -> ::clickhouse::query::Query {
+        let mut q = self.client.query(sql);
+        for b in binds {
+            q = match b {
+                BindValue::Str(s) => q.bind(s),
+                BindValue::I64(i) => q.bind(i),
+            };
+        }
+        q
+    }
+
+    /// Drops day partitions older than `cutoff` on servers without TTL.
+    async fn drop_old_partitions(&self, table: &str, cutoff: Timestamp) -> Result<()> {
+        let (y, m, d, ..) = cutoff.to_civil();
+        let cutoff_day = format!("{y:04}{m:02}{d:02}");
+        let parts: Vec<String> = self
+            .timed(
+                self.client
+                    .query("SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = ? AND active")
+                    .bind(&self.database)
+                    .bind(table)
+                    .fetch_all::<String>(),
+            )
+            .await?;
+        for p in parts {
+            if p.len() == 8 && p.bytes().all(|b| b.is_ascii_digit()) && p < cutoff_day {
+                self.timed(
+                    self.client
+                        .query(&format!("ALTER TABLE `{table}` DROP PARTITION {p}"))
+                        .execute(),
+                )
+                .await?;
+                tracing::info!(table, partition = %p, "dropped partition past retention");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A value bound to a `?` of a query; the client escapes it. Lists are bound one
+/// element per `?` (see [`placeholders`]): 18.16 reads an array literal after `IN` as an
+/// array, not a set.
+enum BindValue {
+    Str(String),
+    I64(i64),
+}
+
+/// `(?, ?, ...)` with `n` placeholders (`n` ≥ 1).
+fn placeholders(n: usize) -> String {
+    format!("({})", vec!["?"; n.max(1)].join(", "))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02X}")).collect()
+}
+
+/// Server exception codes that mean "try again later" rather than "this request is wrong".
+const TRANSIENT_CODES: &[u32] = &[
+    159, // TIMEOUT_EXCEEDED
+    202, // TOO_MANY_SIMULTANEOUS_QUERIES
+    209, // SOCKET_TIMEOUT
+    210, // NETWORK_ERROR
+    241, // MEMORY_LIMIT_EXCEEDED
+    242, // TABLE_IS_READ_ONLY
+    252, // TOO_MANY_PARTS
+    999, // KEEPER_EXCEPTION
+];
+
+/// An exception the server raised for this request (bad SQL, type mismatch) is not an
+/// outage, and retrying the same request would fail forever; network errors, timeouts and
+/// the transient codes above are outages and are retried.
+fn classify(e: ::clickhouse::error::Error) -> StoreError {
+    use ::clickhouse::error::Error as E;
+    if let E::BadResponse(msg) = &e {
+        if let Some(code) = exception_code(msg) {
+            if !TRANSIENT_CODES.contains(&code) {
+                return StoreError::BadQuery(format!("clickhouse: {msg}"));
+            }
+        }
+    }
+    unavailable(e)
+}
+
+fn exception_code(msg: &str) -> Option<u32> {
+    let rest = &msg[msg.find("Code: ")? + 6..];
+    rest[..rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len())]
+        .parse()
+        .ok()
+}
+
+#[async_trait]
+impl Store for ClickHouseStore {
+    fn name(&self) -> &'static str {
+        "clickhouse"
+    }
+
+    async fn write_events(&self, events: &[Event], mode: WriteMode) -> Result<()> {
+        self.ensure_schema().await?;
+        let (flows, events): (Vec<EventRow>, Vec<EventRow>) = events
+            .iter()
+            .map(EventRow::from_event)
+            .partition(|r| r.is_flow != 0);
+        self.write_table("events", events, mode).await?;
+        self.write_table("flows", flows, mode).await
+    }
+
+    async fn write_dead_letters(&self, letters: &[DeadLetter], mode: WriteMode) -> Result<()> {
+        self.ensure_schema().await?;
+        let mut rows: Vec<DeadLetterRow> = letters.iter().map(DeadLetterRow::from).collect();
+        if mode == WriteMode::Retry && !rows.is_empty() {
+            let mut have = HashSet::new();
+            for chunk in rows.chunks(ID_CHECK_CHUNK) {
+                let sql = format!(
+                    "SELECT id FROM dead_letters WHERE id IN {}",
+                    placeholders(chunk.len())
+                );
+                let binds = chunk.iter().map(|r| BindValue::Str(r.id.clone())).collect();
+                have.extend(
+                    self.timed(self.query(&sql, binds).fetch_all::<IdRow>())
+                        .await?
+                        .into_iter()
+                        .map(|r| r.id),
+                );
+            }
+            rows.retain(|r| !have.contains(&r.id));
+        }
+        self.insert_rows("dead_letters", &rows).await
+    }
+
+    async fn count(&self, table: Table, q: &EventQuery) -> Result<u64> {
+        self.ensure_schema().await?;
+        let time_col = if table == Table::DeadLetters {
+            "received"
+        } else {
+            "ts"
+        };
+        if table == Table::DeadLetters && (q.ip.is_some() || q.port.is_some()) {
+            return Err(StoreError::BadQuery(
+                "dead letters have no addresses or ports to filter on".into(),
+            ));
+        }
+        let Some((cond, binds)) = Self::conditions(q, time_col)? else {
+            return Ok(0);
+        };
+        let sql = format!("SELECT count() FROM `{}`{cond}", table.name());
+        self.timed(self.query(&sql, binds).fetch_one::<u64>()).await
+    }
+
+    async fn search(&self, table: Table, q: &EventQuery) -> Result<Vec<Event>> {
+        if table == Table::DeadLetters {
+            return Err(StoreError::BadQuery(
+                "use dead_letters() to read dead letters".into(),
+            ));
+        }
+        self.ensure_schema().await?;
+        let Some((cond, binds)) = Self::conditions(q, "ts")? else {
+            return Ok(Vec::new());
+        };
+        let cols: Vec<String> = EVENT_COLUMNS.iter().map(|c| format!("`{}`", c.0)).collect();
+        let sql = format!(
+            "SELECT {} FROM `{}`{cond} ORDER BY ts, id LIMIT {}",
+            cols.join(","),
+            table.name(),
+            q.limit
+        );
+        let rows = self
+            .timed(self.query(&sql, binds).fetch_all::<EventRow>())
+            .await?;
+        rows.into_iter().map(EventRow::into_event).collect()
+    }
+
+    async fn dead_letters(&self, q: &EventQuery) -> Result<Vec<DeadLetter>> {
+        self.ensure_schema().await?;
+        let Some((cond, binds)) = Self::conditions(q, "received")? else {
+            return Ok(Vec::new());
+        };
+        let cols: Vec<&str> = DEAD_LETTER_COLUMNS.iter().map(|c| c.0).collect();
+        let sql = format!(
+            "SELECT {} FROM dead_letters{cond} ORDER BY received, id LIMIT {}",
+            cols.join(","),
+            q.limit
+        );
+        let rows = self
+            .timed(self.query(&sql, binds).fetch_all::<DeadLetterRow>())
+            .await?;
+        Ok(rows.into_iter().map(DeadLetter::from).collect())
+    }
+
+    async fn put_incident(&self, i: &Incident) -> Result<()> {
+        self.ensure_schema().await?;
+        let row = IncidentRow {
+            id: &i.id,
+            updated_at: i.updated_at.nanos().max(Timestamp::now().nanos()),
+            first_seen: i.first_seen.nanos(),
+            last_seen: i.last_seen.nanos(),
+            status: i.status.as_str(),
+            severity: i.severity.as_str(),
+            kind: i.kind.as_str(),
+            score: i.score,
+            sectors: &i.sectors,
+            doc: serde_json::to_string(i).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        };
+        let fut = async {
+            let mut ins = self.client.insert::<IncidentRow<'_>>("incidents").await?;
+            ins.write(&row).await?;
+            ins.end().await
+        };
+        self.timed(fut).await
+    }
+
+    async fn incident(&self, id: &str, scope: &Scope) -> Result<Option<Incident>> {
+        self.ensure_schema().await?;
+        let mut q = IncidentQuery::new(scope.clone());
+        q.limit = 1;
+        let Some((cond, mut binds)) = incident_conditions(&q) else {
+            return Ok(None);
+        };
+        binds.push(BindValue::Str(id.to_string()));
+        let sql = format!("SELECT doc FROM incidents FINAL{cond} AND id = ? LIMIT 1");
+        let row = self
+            .timed(self.query(&sql, binds).fetch_optional::<DocRow>())
+            .await?;
+        row.map(|r| {
+            serde_json::from_str(&r.doc)
+                .map_err(|e| StoreError::Corrupt(format!("incident {id}: {e}")))
+        })
+        .transpose()
+    }
+
+    async fn incidents(&self, q: &IncidentQuery) -> Result<Vec<Incident>> {
+        self.ensure_schema().await?;
+        let Some((cond, binds)) = incident_conditions(q) else {
+            return Ok(Vec::new());
+        };
+        let sql = format!(
+            "SELECT doc FROM incidents FINAL{cond} ORDER BY last_seen DESC, id LIMIT {}",
+            q.limit
+        );
+        let rows = self
+            .timed(self.query(&sql, binds).fetch_all::<DocRow>())
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                serde_json::from_str(&r.doc)
+                    .map_err(|e| StoreError::Corrupt(format!("incident: {e}")))
+            })
+            .collect()
+    }
+
+    async fn put_indicators(&self, indicators: &[Indicator]) -> Result<()> {
+        self.ensure_schema().await?;
+        let version = Timestamp::now().nanos();
+        let name = |v: serde_json::Result<serde_json::Value>| {
+            v.ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        };
+        let rows: Vec<IndicatorRow> = indicators
+            .iter()
+            .map(|i| {
+                Ok(IndicatorRow {
+                    id: i.id.clone(),
+                    kind: name(serde_json::to_value(i.kind)),
+                    value: i.value.clone(),
+                    source: i.source.clone(),
+                    valid_from: i.valid_from.nanos(),
+                    valid_until: i.valid_until.map(Timestamp::nanos),
+                    tlp: name(serde_json::to_value(i.tlp)),
+                    version,
+                    doc: serde_json::to_string(i)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        self.insert_rows("indicators", &rows).await
+    }
+
+    async fn indicators(&self, limit: usize) -> Result<Vec<Indicator>> {
+        self.ensure_schema().await?;
+        let sql = format!("SELECT doc FROM indicators FINAL ORDER BY id LIMIT {limit}");
+        let rows = self
+            .timed(self.client.query(&sql).fetch_all::<DocRow>())
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                serde_json::from_str(&r.doc)
+                    .map_err(|e| StoreError::Corrupt(format!("indicator: {e}")))
+            })
+            .collect()
+    }
+
+    async fn enforce_retention(&self, cutoff: Timestamp) -> Result<()> {
+        let f = self.ensure_schema().await?;
+        if f.ttl {
+            return Ok(()); // the tables' TTL does it
+        }
+        for t in ["events", "flows", "dead_letters"] {
+            self.drop_old_partitions(t, cutoff).await?;
+        }
+        Ok(())
+    }
+
+    async fn disk_bytes(&self, table: Table) -> Result<u64> {
+        self.ensure_schema().await?;
+        let q = self
+            .client
+            .query("SELECT toUInt64(sum(bytes)) FROM system.parts WHERE database = ? AND table = ? AND active")
+            .bind(&self.database)
+            .bind(table.name());
+        self.timed(q.fetch_one::<u64>()).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.timed(self.admin.query("SELECT 1").fetch_one::<u8>())
+            .await
+            .map(|_| ())
+    }
+}
+
+fn incident_conditions(q: &IncidentQuery) -> Option<(String, Vec<BindValue>)> {
+    let mut sql = String::from(" WHERE 1");
+    let mut binds = Vec::new();
+    if let Scope::Sectors(s) = &q.scope {
+        if s.is_empty() {
+            return None;
+        }
+        sql.push_str(&format!(
+            " AND arrayExists(x -> x IN {}, sectors)",
+            placeholders(s.len())
+        ));
+        binds.extend(s.iter().cloned().map(BindValue::Str));
+    }
+    if let Some(st) = q.status {
+        sql.push_str(" AND status = ?");
+        binds.push(BindValue::Str(st.as_str().to_string()));
+    }
+    if let Some(from) = q.from {
+        sql.push_str(" AND last_seen >= ?");
+        binds.push(BindValue::I64(from.nanos()));
+    }
+    if let Some(to) = q.to {
+        sql.push_str(" AND first_seen < ?");
+        binds.push(BindValue::I64(to.nanos()));
+    }
+    Some((sql, binds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exception_codes() {
+        assert_eq!(
+            exception_code("Code: 53, e.displayText() = DB::Exception: Type mismatch"),
+            Some(53)
+        );
+        assert_eq!(
+            exception_code("Code: 241. DB::Exception: Memory limit"),
+            Some(241)
+        );
+        assert_eq!(exception_code("connection refused"), None);
+        assert_eq!(placeholders(3), "(?, ?, ?)");
+    }
+}
