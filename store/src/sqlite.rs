@@ -160,7 +160,6 @@ pub fn schema_sql() -> String {
             "CREATE TABLE IF NOT EXISTS {table} ({});\n\
              CREATE UNIQUE INDEX IF NOT EXISTS {table}_id ON {table}(id);\n\
              CREATE INDEX IF NOT EXISTS {table}_sector_ts ON {table}(sector, ts);\n\
-             CREATE INDEX IF NOT EXISTS {table}_ts ON {table}(ts);\n\
              CREATE INDEX IF NOT EXISTS {table}_src_ip ON {table}(src_ip) WHERE src_ip IS NOT NULL;\n\
              CREATE INDEX IF NOT EXISTS {table}_dst_ip ON {table}(dst_ip) WHERE dst_ip IS NOT NULL;\n",
             cols.join(", ")
@@ -214,7 +213,8 @@ impl SqliteStore {
         let writer = Connection::open(&path).map_err(sql_err)?;
         writer
             .execute_batch(
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;",
+                "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+                 PRAGMA cache_size=-65536;",
             )
             .map_err(sql_err)?;
         writer
@@ -626,9 +626,23 @@ impl Store for SqliteStore {
     async fn enforce_retention(&self, cutoff: Timestamp) -> Result<()> {
         let c = cutoff.nanos();
         self.with_writer(move |conn| {
-            conn.execute("DELETE FROM events WHERE ts < ?1", [c])?;
-            conn.execute("DELETE FROM flows WHERE ts < ?1", [c])?;
-            conn.execute("DELETE FROM dead_letters WHERE received < ?1", [c])?;
+            // Per sector, so each delete is a range of the (sector, time) index.
+            for (table, col) in [
+                ("events", "ts"),
+                ("flows", "ts"),
+                ("dead_letters", "received"),
+            ] {
+                let sectors: Vec<String> = conn
+                    .prepare(&format!("SELECT DISTINCT sector FROM {table}"))?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for s in sectors {
+                    conn.execute(
+                        &format!("DELETE FROM {table} WHERE sector = ?1 AND {col} < ?2"),
+                        rusqlite::params![s, c],
+                    )?;
+                }
+            }
             Ok(())
         })
         .await
