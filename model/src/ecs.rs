@@ -9,14 +9,13 @@ use serde_json::Value;
 
 use crate::Timestamp;
 
-/// A field type that may be absent, and that reads from one JSON value.
-pub trait EcsValue: Sized {
+/// A field type that may be absent, and that reads from one JSON value. Writing uses the
+/// type's own `Serialize` (no intermediate `Value`).
+pub trait EcsValue: Sized + serde::Serialize {
     /// True when the field is not set and is left out of the JSON output.
     fn is_absent(&self) -> bool;
     /// Reads the field from JSON; the error says what was expected.
     fn from_json(v: Value) -> Result<Self, &'static str>;
-    /// Writes the field to JSON (called only when not absent).
-    fn to_json(&self) -> Value;
 }
 
 impl EcsValue for Option<String> {
@@ -31,10 +30,6 @@ impl EcsValue for Option<String> {
             Value::Bool(b) => Ok(Some(b.to_string())),
             _ => Err("expected a string"),
         }
-    }
-    fn to_json(&self) -> Value {
-        self.as_ref()
-            .map_or(Value::Null, |s| Value::String(s.clone()))
     }
 }
 
@@ -61,9 +56,6 @@ macro_rules! int_value {
                     _ => Err(EXPECTED),
                 }
             }
-            fn to_json(&self) -> Value {
-                self.map_or(Value::Null, Value::from)
-            }
         }
     )*};
 }
@@ -80,9 +72,6 @@ impl EcsValue for Option<IpAddr> {
             _ => Err("expected an IP address"),
         }
     }
-    fn to_json(&self) -> Value {
-        self.map_or(Value::Null, |ip| Value::String(ip.to_string()))
-    }
 }
 
 impl EcsValue for Option<Timestamp> {
@@ -97,9 +86,6 @@ impl EcsValue for Option<Timestamp> {
                 .map_err(|_| "expected an RFC 3339 timestamp"),
             _ => Err("expected an RFC 3339 timestamp"),
         }
-    }
-    fn to_json(&self) -> Value {
-        self.map_or(Value::Null, |t| Value::String(t.to_rfc3339()))
     }
 }
 
@@ -121,8 +107,5 @@ impl EcsValue for Vec<String> {
                 .collect(),
             _ => Err("expected a string or an array of strings"),
         }
-    }
-    fn to_json(&self) -> Value {
-        Value::Array(self.iter().cloned().map(Value::String).collect())
     }
 }

@@ -43,7 +43,7 @@ macro_rules! ecs_fields {
             fn write_fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
                 $(
                     if !EcsValue::is_absent(&self.$field) {
-                        map.serialize_entry($key, &EcsValue::to_json(&self.$field))?;
+                        map.serialize_entry($key, &self.$field)?;
                     }
                 )*
                 Ok(())

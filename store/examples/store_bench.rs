@@ -1,6 +1,7 @@
 //! End-to-end store throughput: synthetic events and flows through the real writer path
 //! (channel → batch → backend) into SQLite or ClickHouse, for a sweep of batch sizes.
-//! Prints a Markdown table: rows/s, and bytes per row on disk.
+//! Prints a Markdown table: rows/s, and bytes per row on disk. With `NCSOC_BENCH_KEEP_DB`
+//! set, the ClickHouse databases (`ncsoc_bench_<batch>`) are kept for inspection.
 //!
 //! ```sh
 //! cargo run --release -p ncsoc-store --example store_bench -- sqlite 1000000 1000,10000,50000
@@ -16,6 +17,10 @@ use ncsoc_store::clickhouse::ClickHouseStore;
 use ncsoc_store::config::Backend;
 use ncsoc_store::sqlite::SqliteStore;
 use ncsoc_store::{synth, EventQuery, Scope, Store, StoreConfig, StoreMetrics, Table, Writer};
+
+// The allocator the ncsoc binary uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
@@ -113,7 +118,7 @@ async fn main() {
             rows as f64 / secs,
             bytes as f64 / rows as f64
         );
-        if backend == "clickhouse" {
+        if backend == "clickhouse" && std::env::var_os("NCSOC_BENCH_KEEP_DB").is_none() {
             let admin = clickhouse::Client::default()
                 .with_url(&url)
                 .with_validation(false);

@@ -15,20 +15,31 @@ use crate::StoreError;
 /// Declares [`EventRow`]'s columns once: name, Rust type, and the ClickHouse type on an old
 /// (18.x) and a modern server. DDL for both backends is generated from this list.
 macro_rules! event_columns {
-    ($( $col:ident : $ty:ty => $ch:literal, )*) => {
+    ($( $col:ident : $ty:ty, $rty:ty => $ch:literal, )*) => {
+        /// A stored row, as read back.
         #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, clickhouse::Row)]
         pub struct EventRow {
             $( pub $col: $ty, )*
         }
 
+        /// A row to write, borrowing from its [`Event`]: no string is copied on the way to
+        /// the backend.
+        #[derive(Debug, Clone, Serialize, clickhouse::Row)]
+        pub struct EventRowRef<'a> {
+            $( pub $col: $rty, )*
+        }
+
         /// (column name, ClickHouse type) in insert order.
         pub const EVENT_COLUMNS: &[(&str, &str)] = &[$( (stringify!($col), $ch), )*];
 
-        impl EventRow {
+        impl EventRowRef<'_> {
             /// The values in [`EVENT_COLUMNS`] order, for SQLite parameters.
-            pub(crate) fn sql_values(&self) -> Vec<&dyn crate::sqlite::SqlColumn> {
-                vec![$( &self.$col as &dyn crate::sqlite::SqlColumn, )*]
+            pub(crate) fn sql_values(&self) -> [&dyn crate::sqlite::SqlColumn; EVENT_COLUMNS.len()] {
+                [$( &self.$col as &dyn crate::sqlite::SqlColumn, )*]
             }
+        }
+
+        impl EventRow {
 
             /// Reads a row selected with the columns in [`EVENT_COLUMNS`] order.
             pub(crate) fn from_sql(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
@@ -41,57 +52,57 @@ macro_rules! event_columns {
 }
 
 event_columns! {
-    id: String => "String",
-    ts: i64 => "Int64",
-    sector: String => "String",
-    source: String => "String",
-    created: Option<i64> => "Nullable(Int64)",
-    kind: Option<String> => "Nullable(String)",
-    category: Vec<String> => "Array(String)",
-    event_type: Vec<String> => "Array(String)",
-    action: Option<String> => "Nullable(String)",
-    outcome: Option<String> => "Nullable(String)",
-    severity: Option<i64> => "Nullable(Int64)",
-    dataset: Option<String> => "Nullable(String)",
-    module: Option<String> => "Nullable(String)",
-    original: Option<String> => "Nullable(String)",
-    message: Option<String> => "Nullable(String)",
-    observer_vendor: Option<String> => "Nullable(String)",
-    observer_product: Option<String> => "Nullable(String)",
-    observer_version: Option<String> => "Nullable(String)",
-    observer_hostname: Option<String> => "Nullable(String)",
-    host_name: Option<String> => "Nullable(String)",
-    src_ip: Option<[u8; 16]> => "Nullable(FixedString(16))",
-    src_port: Option<u16> => "Nullable(UInt16)",
-    dst_ip: Option<[u8; 16]> => "Nullable(FixedString(16))",
-    dst_port: Option<u16> => "Nullable(UInt16)",
-    transport: Option<String> => "Nullable(String)",
-    protocol: Option<String> => "Nullable(String)",
-    bytes: Option<u64> => "Nullable(UInt64)",
-    packets: Option<u64> => "Nullable(UInt64)",
-    direction: Option<String> => "Nullable(String)",
-    community_id: Option<String> => "Nullable(String)",
-    user_name: Option<String> => "Nullable(String)",
-    process_name: Option<String> => "Nullable(String)",
-    process_pid: Option<u32> => "Nullable(UInt32)",
-    rule_id: Option<String> => "Nullable(String)",
-    rule_name: Option<String> => "Nullable(String)",
-    url: Option<String> => "Nullable(String)",
-    dns_question: Option<String> => "Nullable(String)",
-    tls_sni: Option<String> => "Nullable(String)",
-    is_flow: u8 => "UInt8",
-    flow_exporter: Option<[u8; 16]> => "Nullable(FixedString(16))",
-    flow_domain: Option<u32> => "Nullable(UInt32)",
-    flow_version: Option<String> => "Nullable(String)",
-    flow_sampling: Option<u32> => "Nullable(UInt32)",
-    flow_bytes_raw: Option<u64> => "Nullable(UInt64)",
-    flow_packets_raw: Option<u64> => "Nullable(UInt64)",
-    flow_start: Option<i64> => "Nullable(Int64)",
-    flow_end: Option<i64> => "Nullable(Int64)",
-    flow_tcp_flags: Option<u8> => "Nullable(UInt8)",
-    flow_in_if: Option<u32> => "Nullable(UInt32)",
-    flow_out_if: Option<u32> => "Nullable(UInt32)",
-    extra: String => "String",
+    id: String, &'a str => "String",
+    ts: i64, i64 => "Int64",
+    sector: String, &'a str => "String",
+    source: String, &'a str => "String",
+    created: Option<i64>, Option<i64> => "Nullable(Int64)",
+    kind: Option<String>, Option<&'a str> => "Nullable(String)",
+    category: Vec<String>, &'a [String] => "Array(String)",
+    event_type: Vec<String>, &'a [String] => "Array(String)",
+    action: Option<String>, Option<&'a str> => "Nullable(String)",
+    outcome: Option<String>, Option<&'a str> => "Nullable(String)",
+    severity: Option<i64>, Option<i64> => "Nullable(Int64)",
+    dataset: Option<String>, Option<&'a str> => "Nullable(String)",
+    module: Option<String>, Option<&'a str> => "Nullable(String)",
+    original: Option<String>, Option<&'a str> => "Nullable(String)",
+    message: Option<String>, Option<&'a str> => "Nullable(String)",
+    observer_vendor: Option<String>, Option<&'a str> => "Nullable(String)",
+    observer_product: Option<String>, Option<&'a str> => "Nullable(String)",
+    observer_version: Option<String>, Option<&'a str> => "Nullable(String)",
+    observer_hostname: Option<String>, Option<&'a str> => "Nullable(String)",
+    host_name: Option<String>, Option<&'a str> => "Nullable(String)",
+    src_ip: Option<[u8; 16]>, Option<[u8; 16]> => "Nullable(FixedString(16))",
+    src_port: Option<u16>, Option<u16> => "Nullable(UInt16)",
+    dst_ip: Option<[u8; 16]>, Option<[u8; 16]> => "Nullable(FixedString(16))",
+    dst_port: Option<u16>, Option<u16> => "Nullable(UInt16)",
+    transport: Option<String>, Option<&'a str> => "Nullable(String)",
+    protocol: Option<String>, Option<&'a str> => "Nullable(String)",
+    bytes: Option<u64>, Option<u64> => "Nullable(UInt64)",
+    packets: Option<u64>, Option<u64> => "Nullable(UInt64)",
+    direction: Option<String>, Option<&'a str> => "Nullable(String)",
+    community_id: Option<String>, Option<&'a str> => "Nullable(String)",
+    user_name: Option<String>, Option<&'a str> => "Nullable(String)",
+    process_name: Option<String>, Option<&'a str> => "Nullable(String)",
+    process_pid: Option<u32>, Option<u32> => "Nullable(UInt32)",
+    rule_id: Option<String>, Option<&'a str> => "Nullable(String)",
+    rule_name: Option<String>, Option<&'a str> => "Nullable(String)",
+    url: Option<String>, Option<&'a str> => "Nullable(String)",
+    dns_question: Option<String>, Option<&'a str> => "Nullable(String)",
+    tls_sni: Option<String>, Option<&'a str> => "Nullable(String)",
+    is_flow: u8, u8 => "UInt8",
+    flow_exporter: Option<[u8; 16]>, Option<[u8; 16]> => "Nullable(FixedString(16))",
+    flow_domain: Option<u32>, Option<u32> => "Nullable(UInt32)",
+    flow_version: Option<String>, Option<&'a str> => "Nullable(String)",
+    flow_sampling: Option<u32>, Option<u32> => "Nullable(UInt32)",
+    flow_bytes_raw: Option<u64>, Option<u64> => "Nullable(UInt64)",
+    flow_packets_raw: Option<u64>, Option<u64> => "Nullable(UInt64)",
+    flow_start: Option<i64>, Option<i64> => "Nullable(Int64)",
+    flow_end: Option<i64>, Option<i64> => "Nullable(Int64)",
+    flow_tcp_flags: Option<u8>, Option<u8> => "Nullable(UInt8)",
+    flow_in_if: Option<u32>, Option<u32> => "Nullable(UInt32)",
+    flow_out_if: Option<u32>, Option<u32> => "Nullable(UInt32)",
+    extra: String, String => "String",
 }
 
 /// An address as the 16 bytes stored: IPv6 as is, IPv4 mapped (`::ffff:a.b.c.d`).
@@ -131,62 +142,61 @@ pub fn cidr_range(net: IpAddr, prefix: u8) -> Result<([u8; 16], [u8; 16]), Store
     Ok(((v & mask).to_be_bytes(), ((v & mask) | !mask).to_be_bytes()))
 }
 
-impl EventRow {
-    pub fn from_event(e: &Event) -> Self {
+impl<'a> EventRowRef<'a> {
+    pub fn from_event(e: &'a Event) -> Self {
         let f = &e.fields;
         let flow = e.flow.as_deref();
-        let fl = flow.cloned().unwrap_or_default();
         Self {
-            id: e.id.clone(),
+            id: &e.id,
             ts: e.timestamp.nanos(),
-            sector: e.sector.clone(),
-            source: e.source.clone(),
+            sector: &e.sector,
+            source: &e.source,
             created: f.created.map(Timestamp::nanos),
-            kind: f.kind.clone(),
-            category: f.category.clone(),
-            event_type: f.r#type.clone(),
-            action: f.action.clone(),
-            outcome: f.outcome.clone(),
+            kind: f.kind.as_deref(),
+            category: &f.category,
+            event_type: &f.r#type,
+            action: f.action.as_deref(),
+            outcome: f.outcome.as_deref(),
             severity: f.severity,
-            dataset: f.dataset.clone(),
-            module: f.module.clone(),
-            original: f.original.clone(),
-            message: f.message.clone(),
-            observer_vendor: f.observer_vendor.clone(),
-            observer_product: f.observer_product.clone(),
-            observer_version: f.observer_version.clone(),
-            observer_hostname: f.observer_hostname.clone(),
-            host_name: f.host_name.clone(),
+            dataset: f.dataset.as_deref(),
+            module: f.module.as_deref(),
+            original: f.original.as_deref(),
+            message: f.message.as_deref(),
+            observer_vendor: f.observer_vendor.as_deref(),
+            observer_product: f.observer_product.as_deref(),
+            observer_version: f.observer_version.as_deref(),
+            observer_hostname: f.observer_hostname.as_deref(),
+            host_name: f.host_name.as_deref(),
             src_ip: f.source_ip.map(ip_bytes),
             src_port: f.source_port,
             dst_ip: f.destination_ip.map(ip_bytes),
             dst_port: f.destination_port,
-            transport: f.network_transport.clone(),
-            protocol: f.network_protocol.clone(),
+            transport: f.network_transport.as_deref(),
+            protocol: f.network_protocol.as_deref(),
             bytes: f.network_bytes,
             packets: f.network_packets,
-            direction: f.network_direction.clone(),
-            community_id: f.network_community_id.clone(),
-            user_name: f.user_name.clone(),
-            process_name: f.process_name.clone(),
+            direction: f.network_direction.as_deref(),
+            community_id: f.network_community_id.as_deref(),
+            user_name: f.user_name.as_deref(),
+            process_name: f.process_name.as_deref(),
             process_pid: f.process_pid,
-            rule_id: f.rule_id.clone(),
-            rule_name: f.rule_name.clone(),
-            url: f.url_original.clone(),
-            dns_question: f.dns_question_name.clone(),
-            tls_sni: f.tls_server_sni.clone(),
+            rule_id: f.rule_id.as_deref(),
+            rule_name: f.rule_name.as_deref(),
+            url: f.url_original.as_deref(),
+            dns_question: f.dns_question_name.as_deref(),
+            tls_sni: f.tls_server_sni.as_deref(),
             is_flow: u8::from(flow.is_some()),
-            flow_exporter: fl.exporter.map(ip_bytes),
-            flow_domain: fl.observation_domain,
-            flow_version: fl.version,
-            flow_sampling: fl.sampling_rate,
-            flow_bytes_raw: fl.bytes_raw,
-            flow_packets_raw: fl.packets_raw,
-            flow_start: fl.start.map(Timestamp::nanos),
-            flow_end: fl.end.map(Timestamp::nanos),
-            flow_tcp_flags: fl.tcp_flags,
-            flow_in_if: fl.input_interface,
-            flow_out_if: fl.output_interface,
+            flow_exporter: flow.and_then(|x| x.exporter).map(ip_bytes),
+            flow_domain: flow.and_then(|x| x.observation_domain),
+            flow_version: flow.and_then(|x| x.version.as_deref()),
+            flow_sampling: flow.and_then(|x| x.sampling_rate),
+            flow_bytes_raw: flow.and_then(|x| x.bytes_raw),
+            flow_packets_raw: flow.and_then(|x| x.packets_raw),
+            flow_start: flow.and_then(|x| x.start).map(Timestamp::nanos),
+            flow_end: flow.and_then(|x| x.end).map(Timestamp::nanos),
+            flow_tcp_flags: flow.and_then(|x| x.tcp_flags),
+            flow_in_if: flow.and_then(|x| x.input_interface),
+            flow_out_if: flow.and_then(|x| x.output_interface),
             extra: if e.extra.is_empty() {
                 String::new()
             } else {
@@ -194,7 +204,9 @@ impl EventRow {
             },
         }
     }
+}
 
+impl EventRow {
     pub fn into_event(self) -> Result<Event, StoreError> {
         let extra = if self.extra.is_empty() {
             Default::default()

@@ -12,7 +12,9 @@ use ncsoc_model::{DeadLetter, Event, Incident, Indicator, Timestamp};
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::row::{cidr_range, DeadLetterRow, EventRow, DEAD_LETTER_COLUMNS, EVENT_COLUMNS};
+use crate::row::{
+    cidr_range, DeadLetterRow, EventRow, EventRowRef, DEAD_LETTER_COLUMNS, EVENT_COLUMNS,
+};
 use crate::{
     EventQuery, IncidentQuery, Result, Scope, Store, StoreConfig, StoreError, Table, WriteMode,
 };
@@ -68,6 +70,41 @@ impl SqlColumn for Option<String> {
     }
     fn read(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self> {
         row.get(idx)
+    }
+}
+
+impl SqlColumn for &str {
+    fn to_sql(&self) -> ToSqlOutput<'_> {
+        ToSqlOutput::Borrowed(ValueRef::Text(self.as_bytes()))
+    }
+    fn read(_: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self> {
+        Err(rusqlite::Error::InvalidColumnIndex(idx)) // write-only: rows are read as owned
+    }
+}
+
+impl SqlColumn for Option<&str> {
+    fn to_sql(&self) -> ToSqlOutput<'_> {
+        self.map_or(ToSqlOutput::Owned(SqlValue::Null), |s| {
+            ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
+        })
+    }
+    fn read(_: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self> {
+        Err(rusqlite::Error::InvalidColumnIndex(idx))
+    }
+}
+
+impl SqlColumn for &[String] {
+    fn to_sql(&self) -> ToSqlOutput<'_> {
+        if self.is_empty() {
+            ToSqlOutput::Owned(SqlValue::Null)
+        } else {
+            ToSqlOutput::Owned(SqlValue::Text(
+                serde_json::to_string(self).unwrap_or_default(),
+            ))
+        }
+    }
+    fn read(_: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self> {
+        Err(rusqlite::Error::InvalidColumnIndex(idx))
     }
 }
 
@@ -261,6 +298,20 @@ impl SqliteStore {
             .map_err(sql_err)
     }
 
+    /// Runs `f` on the writer connection without moving its arguments to another thread,
+    /// so rows can borrow from the caller's events: on a multi-threaded runtime the worker
+    /// hands its other tasks off while it blocks ([`tokio::task::block_in_place`]).
+    fn with_writer_here<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let run = || f(&mut lock(&self.writer)).map_err(sql_err);
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
+            _ => run(),
+        }
+    }
+
     async fn with_reader<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
@@ -345,8 +396,8 @@ impl Store for SqliteStore {
 
     async fn write_events(&self, events: &[Event], _mode: WriteMode) -> Result<()> {
         // INSERT OR IGNORE on the unique id makes fresh writes and retries the same.
-        let rows: Vec<EventRow> = events.iter().map(EventRow::from_event).collect();
-        self.with_writer(move |conn| {
+        let rows: Vec<EventRowRef<'_>> = events.iter().map(EventRowRef::from_event).collect();
+        self.with_writer_here(|conn| {
             let tx = conn.transaction()?;
             {
                 let cols: Vec<&str> = EVENT_COLUMNS.iter().map(|c| c.0).collect();
@@ -366,7 +417,6 @@ impl Store for SqliteStore {
             }
             tx.commit()
         })
-        .await
     }
 
     async fn write_dead_letters(&self, letters: &[DeadLetter], _mode: WriteMode) -> Result<()> {
@@ -648,23 +698,17 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn disk_bytes(&self, table: Table) -> Result<u64> {
-        let name = table.name().to_string();
-        self.with_reader(move |c| {
-            // dbstat counts the pages of the table and of its indexes.
-            let by_table = c.query_row(
-                "SELECT sum(pgsize) FROM dbstat WHERE name IN (SELECT name FROM sqlite_master WHERE tbl_name = ?1)",
-                [&name],
-                |r| r.get::<_, Option<i64>>(0),
-            );
-            match by_table {
-                Ok(n) => Ok(n.unwrap_or(0) as u64),
-                Err(_) => {
-                    let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0)).map_err(sql_err)?;
-                    let size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).map_err(sql_err)?;
-                    Ok((pages * size) as u64)
-                }
-            }
+    /// The whole database file: SQLite's bundled build has no per-table page statistics
+    /// (`dbstat`), so every table reports the total (tables and indexes together).
+    async fn disk_bytes(&self, _table: Table) -> Result<u64> {
+        self.with_reader(|c| {
+            let pages: i64 = c
+                .query_row("PRAGMA page_count", [], |r| r.get(0))
+                .map_err(sql_err)?;
+            let size: i64 = c
+                .query_row("PRAGMA page_size", [], |r| r.get(0))
+                .map_err(sql_err)?;
+            Ok((pages * size) as u64)
         })
         .await
     }

@@ -21,7 +21,11 @@ use tokio::task::JoinHandle;
 use crate::spool::{Spool, SpoolBatch, SpoolError};
 use crate::{Store, StoreConfig, StoreError, StoreMetrics, WriteMode};
 
+// Events travel unboxed: one allocation fewer per event on the hot path, at the price of
+// wider channel slots.
+#[allow(clippy::large_enum_variant)]
 enum Msg {
+    Event(Event),
     Events(Vec<Event>, Option<oneshot::Sender<()>>),
     DeadLetter(DeadLetter),
     Flush(oneshot::Sender<()>),
@@ -44,10 +48,7 @@ impl WriterHandle {
     /// Queues one event; waits while the writer is pushed back.
     pub async fn write(&self, event: Event) -> Result<(), Closed> {
         self.metrics.queued_rows.fetch_add(1, Relaxed);
-        self.tx
-            .send(Msg::Events(vec![event], None))
-            .await
-            .map_err(|_| Closed)
+        self.tx.send(Msg::Event(event)).await.map_err(|_| Closed)
     }
 
     /// Queues events and waits until they are durable (in the store or the spool).
@@ -193,6 +194,11 @@ impl Task {
 
     async fn take(&mut self, msg: Msg) {
         match msg {
+            Msg::Event(event) => {
+                self.metrics.queued_rows.fetch_sub(1, Relaxed);
+                self.buf.oldest.get_or_insert_with(Instant::now);
+                self.buf.rows.events.push(event);
+            }
             Msg::Events(events, ack) => {
                 self.metrics
                     .queued_rows
@@ -220,41 +226,42 @@ impl Task {
     /// Writes the buffered batch to the store, or to the spool if the store fails or the
     /// spool already holds older batches.
     async fn flush(&mut self) {
-        let batch = std::mem::take(&mut self.buf);
-        if batch.rows.is_empty() {
-            for a in batch.acks {
-                let _ = a.send(());
-            }
-            return;
-        }
-        let rows = batch.rows.rows();
-        if self.spool.is_empty() {
-            let start = Instant::now();
-            match self.write(&batch.rows, WriteMode::Fresh).await {
-                Ok(()) => {
-                    self.metrics
-                        .record_write(rows, start.elapsed().as_micros() as u64);
-                    self.finish(batch);
-                    return;
-                }
-                Err(e) => {
-                    self.metrics.write_errors.fetch_add(1, Relaxed);
-                    tracing::warn!(store = self.store.name(), rows, error = %e, "batch write failed; spooling it");
+        let rows = self.buf.rows.rows();
+        if rows > 0 {
+            let mut written = false;
+            if self.spool.is_empty() {
+                let start = Instant::now();
+                match self.write(&self.buf.rows, WriteMode::Fresh).await {
+                    Ok(()) => {
+                        self.metrics
+                            .record_write(rows, start.elapsed().as_micros() as u64);
+                        written = true;
+                    }
+                    Err(e) => {
+                        self.metrics.write_errors.fetch_add(1, Relaxed);
+                        tracing::warn!(store = self.store.name(), rows, error = %e, "batch write failed; spooling it");
+                    }
                 }
             }
+            if !written {
+                self.spool_batch(&self.buf.rows).await;
+            }
         }
-        self.spool_batch(&batch.rows).await;
-        self.finish(batch);
+        self.finish();
     }
 
-    fn finish(&self, batch: Batch) {
-        if let Some(t) = batch.oldest {
+    /// Acknowledges the buffered rows (they are durable now) and empties the buffer,
+    /// keeping its allocation for the next batch.
+    fn finish(&mut self) {
+        if let Some(t) = self.buf.oldest.take() {
             self.metrics
                 .record_ingest_latency(t.elapsed().as_micros() as u64);
         }
-        for a in batch.acks {
+        for a in self.buf.acks.drain(..) {
             let _ = a.send(());
         }
+        self.buf.rows.events.clear();
+        self.buf.rows.dead_letters.clear();
     }
 
     async fn write(&self, rows: &SpoolBatch, mode: WriteMode) -> Result<(), StoreError> {

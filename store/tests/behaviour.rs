@@ -510,6 +510,48 @@ async fn clickhouse_killed_mid_stream_every_row_exactly_once() {
 }
 
 // ---------------------------------------------------------------------------------------
+// A full spool pushes back on intake instead of dropping or growing without bound.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_spool_pushes_back_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.spool.max_bytes = 1 << 20; // about 2,000 synthetic rows
+    cfg.batch_size = 500;
+    cfg.channel_capacity = 1_000;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path(), &cfg).unwrap());
+    let locker = rusqlite::Connection::open(dir.path().join("ncsoc.db")).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let metrics = Arc::new(StoreMetrics::new(store.name()));
+    let writer = Writer::start(store.clone(), &cfg, metrics.clone()).unwrap();
+    let h = writer.handle();
+    const N: u64 = 20_000;
+    let producer = tokio::spawn(async move { send_range(&h, "p", 0..N).await });
+    wait_for(
+        "the spool to fill and push back",
+        Duration::from_secs(60),
+        || metrics.backpressure_waits.load(Relaxed) >= 2,
+    )
+    .await;
+    assert!(
+        !producer.is_finished(),
+        "the sender must be held back while the spool is full"
+    );
+    assert!(
+        metrics.spool_bytes.load(Relaxed) <= 1 << 20,
+        "the spool must stay within its bound"
+    );
+    locker.execute_batch("COMMIT").unwrap();
+    drop(locker);
+    producer.await.unwrap();
+    writer.shutdown().await;
+    let all = EventQuery::new(Scope::All);
+    let total = store.count(Table::Events, &all).await.unwrap()
+        + store.count(Table::Flows, &all).await.unwrap();
+    assert_eq!(total, N);
+}
+
+// ---------------------------------------------------------------------------------------
 // Restart with a non-empty spool: the next start drains it.
 
 async fn restart_drains_spool(

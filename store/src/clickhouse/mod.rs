@@ -20,7 +20,9 @@ use ncsoc_model::{DeadLetter, Event, Incident, Indicator, Timestamp};
 use tokio::sync::Mutex;
 
 use crate::config::ClickHouseConfig;
-use crate::row::{cidr_range, DeadLetterRow, EventRow, DEAD_LETTER_COLUMNS, EVENT_COLUMNS};
+use crate::row::{
+    cidr_range, DeadLetterRow, EventRow, EventRowRef, DEAD_LETTER_COLUMNS, EVENT_COLUMNS,
+};
 use crate::{EventQuery, IncidentQuery, Result, Scope, Store, StoreError, Table, WriteMode};
 use ddl::Features;
 
@@ -169,18 +171,18 @@ impl ClickHouseStore {
     }
 
     /// Ids among `rows` that `table` already holds.
-    async fn existing_ids(&self, table: &str, rows: &[EventRow]) -> Result<HashSet<String>> {
+    async fn existing_ids(&self, table: &str, rows: &[EventRowRef<'_>]) -> Result<HashSet<String>> {
         let mut found = HashSet::new();
         for chunk in rows.chunks(ID_CHECK_CHUNK) {
             let sectors: Vec<&str> = chunk
                 .iter()
-                .map(|r| r.sector.as_str())
+                .map(|r| r.sector)
                 .collect::<HashSet<_>>()
                 .into_iter()
                 .collect();
             let lo = chunk.iter().map(|r| r.ts).min().unwrap_or(0);
             let hi = chunk.iter().map(|r| r.ts).max().unwrap_or(0);
-            let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
+            let ids: Vec<&str> = chunk.iter().map(|r| r.id).collect();
             let sql = format!(
                 "SELECT id FROM `{table}` WHERE sector IN {} AND ts >= ? AND ts <= ? AND id IN {}",
                 placeholders(sectors.len()),
@@ -203,14 +205,41 @@ impl ClickHouseStore {
         Ok(found)
     }
 
-    async fn write_table(&self, table: &str, rows: Vec<EventRow>, mode: WriteMode) -> Result<()> {
-        let rows = if mode == WriteMode::Retry && !rows.is_empty() {
-            let have = self.existing_ids(table, &rows).await?;
-            rows.into_iter().filter(|r| !have.contains(&r.id)).collect()
+    /// Inserts the events (or the flows) of a batch, skipping ids already stored on a retry.
+    /// Rows are encoded straight from the events: no intermediate row vector.
+    async fn write_table(
+        &self,
+        table: &str,
+        events: &[Event],
+        flows: bool,
+        mode: WriteMode,
+    ) -> Result<()> {
+        let wanted = |e: &&Event| e.is_flow() == flows;
+        let have = if mode == WriteMode::Retry {
+            let rows: Vec<EventRowRef<'_>> = events
+                .iter()
+                .filter(wanted)
+                .map(EventRowRef::from_event)
+                .collect();
+            self.existing_ids(table, &rows).await?
         } else {
-            rows
+            HashSet::new()
         };
-        self.insert_rows(table, &rows).await
+        if !events.iter().filter(wanted).any(|e| !have.contains(&e.id)) {
+            return Ok(());
+        }
+        let fut = async {
+            let mut insert = self.client.insert::<EventRowRef<'_>>(table).await?;
+            for e in events
+                .iter()
+                .filter(wanted)
+                .filter(|e| !have.contains(&e.id))
+            {
+                insert.write(&EventRowRef::from_event(e)).await?;
+            }
+            insert.end().await
+        };
+        self.timed(fut).await
     }
 
     /// Appends ` AND ...` conditions for an event query; `None` if the scope allows nothing.
@@ -356,12 +385,8 @@ impl Store for ClickHouseStore {
 
     async fn write_events(&self, events: &[Event], mode: WriteMode) -> Result<()> {
         self.ensure_schema().await?;
-        let (flows, events): (Vec<EventRow>, Vec<EventRow>) = events
-            .iter()
-            .map(EventRow::from_event)
-            .partition(|r| r.is_flow != 0);
-        self.write_table("events", events, mode).await?;
-        self.write_table("flows", flows, mode).await
+        self.write_table("events", events, false, mode).await?;
+        self.write_table("flows", events, true, mode).await
     }
 
     async fn write_dead_letters(&self, letters: &[DeadLetter], mode: WriteMode) -> Result<()> {
