@@ -22,7 +22,7 @@ fn rows(c: &mut Criterion) {
         })
     });
     // Rows as read back from a store.
-    let rows: Vec<EventRow> = events.iter().map(|e| read_back(e)).collect();
+    let rows: Vec<EventRow> = events.iter().map(read_back).collect();
     g.bench_function("row_to_event", |b| {
         b.iter_batched(
             || rows.clone(),
