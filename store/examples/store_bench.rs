@@ -22,6 +22,17 @@ use ncsoc_store::{synth, EventQuery, Scope, Store, StoreConfig, StoreMetrics, Ta
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+async fn drop_database(url: &str, db: &str) {
+    let admin = clickhouse::Client::default()
+        .with_url(url)
+        .with_validation(false);
+    admin
+        .query(&format!("DROP DATABASE IF EXISTS {db}"))
+        .execute()
+        .await
+        .unwrap();
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -61,14 +72,7 @@ async fn main() {
                 cfg.backend = Backend::Clickhouse;
                 cfg.clickhouse.url = url.clone();
                 cfg.clickhouse.database = db.clone();
-                let admin = clickhouse::Client::default()
-                    .with_url(&url)
-                    .with_validation(false);
-                admin
-                    .query(&format!("DROP DATABASE IF EXISTS {db}"))
-                    .execute()
-                    .await
-                    .unwrap();
+                drop_database(&url, &db).await;
                 Arc::new(ClickHouseStore::connect(&cfg.clickhouse, 0).await.unwrap())
             }
             _ => Arc::new(SqliteStore::open(dir.path(), &cfg).unwrap()),
@@ -119,14 +123,7 @@ async fn main() {
             bytes as f64 / rows as f64
         );
         if backend == "clickhouse" && std::env::var_os("NCSOC_BENCH_KEEP_DB").is_none() {
-            let admin = clickhouse::Client::default()
-                .with_url(&url)
-                .with_validation(false);
-            admin
-                .query(&format!("DROP DATABASE IF EXISTS {db}"))
-                .execute()
-                .await
-                .unwrap();
+            drop_database(&url, &db).await;
         }
     }
 }

@@ -45,7 +45,7 @@ macro_rules! event_columns {
             pub(crate) fn from_sql(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
                 let mut i = 0usize;
                 let mut next = || { i += 1; i - 1 };
-                Ok(Self { $( $col: crate::sqlite::SqlColumn::read(row, next())?, )* })
+                Ok(Self { $( $col: crate::sqlite::FromColumn::read(row, next())?, )* })
             }
         }
     };

@@ -21,13 +21,15 @@ use crate::{
 
 const SCHEMA_VERSION: i64 = 1;
 
-/// A Rust value as one SQLite column. Unsigned 64-bit values are stored bit for bit in
-/// SQLite's signed integer.
+/// A value written as one SQLite column (the borrowed row of the write path). Unsigned
+/// 64-bit values are stored bit for bit in SQLite's signed integer.
 pub trait SqlColumn {
     fn to_sql(&self) -> ToSqlOutput<'_>;
-    fn read(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self>
-    where
-        Self: Sized;
+}
+
+/// A value read back from one SQLite column (the owned row of the read path).
+pub trait FromColumn: Sized {
+    fn read(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self>;
 }
 
 macro_rules! int_column {
@@ -36,6 +38,8 @@ macro_rules! int_column {
             fn to_sql(&self) -> ToSqlOutput<'_> {
                 ToSqlOutput::Owned(SqlValue::Integer(*self as i64))
             }
+        }
+        impl FromColumn for $t {
             fn read(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self> {
                 Ok(row.get::<_, i64>(idx)? as $t)
             }
@@ -44,6 +48,8 @@ macro_rules! int_column {
             fn to_sql(&self) -> ToSqlOutput<'_> {
                 ToSqlOutput::Owned(self.map_or(SqlValue::Null, |v| SqlValue::Integer(v as i64)))
             }
+        }
+        impl FromColumn for Option<$t> {
             fn read(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self> {
                 Ok(row.get::<_, Option<i64>>(idx)?.map(|v| v as $t))
             }
@@ -52,33 +58,9 @@ macro_rules! int_column {
 }
 int_column!(u8, u16, u32, u64, i64);
 
-impl SqlColumn for String {
-    fn to_sql(&self) -> ToSqlOutput<'_> {
-        ToSqlOutput::Borrowed(ValueRef::Text(self.as_bytes()))
-    }
-    fn read(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self> {
-        row.get(idx)
-    }
-}
-
-impl SqlColumn for Option<String> {
-    fn to_sql(&self) -> ToSqlOutput<'_> {
-        self.as_deref()
-            .map_or(ToSqlOutput::Owned(SqlValue::Null), |s| {
-                ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
-            })
-    }
-    fn read(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self> {
-        row.get(idx)
-    }
-}
-
 impl SqlColumn for &str {
     fn to_sql(&self) -> ToSqlOutput<'_> {
         ToSqlOutput::Borrowed(ValueRef::Text(self.as_bytes()))
-    }
-    fn read(_: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self> {
-        Err(rusqlite::Error::InvalidColumnIndex(idx)) // write-only: rows are read as owned
     }
 }
 
@@ -88,11 +70,9 @@ impl SqlColumn for Option<&str> {
             ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
         })
     }
-    fn read(_: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self> {
-        Err(rusqlite::Error::InvalidColumnIndex(idx))
-    }
 }
 
+/// Keyword arrays as JSON text, NULL when empty.
 impl SqlColumn for &[String] {
     fn to_sql(&self) -> ToSqlOutput<'_> {
         if self.is_empty() {
@@ -103,8 +83,38 @@ impl SqlColumn for &[String] {
             ))
         }
     }
-    fn read(_: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self> {
-        Err(rusqlite::Error::InvalidColumnIndex(idx))
+}
+
+impl SqlColumn for String {
+    fn to_sql(&self) -> ToSqlOutput<'_> {
+        ToSqlOutput::Borrowed(ValueRef::Text(self.as_bytes()))
+    }
+}
+
+impl FromColumn for String {
+    fn read(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self> {
+        row.get(idx)
+    }
+}
+
+impl FromColumn for Option<String> {
+    fn read(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self> {
+        row.get(idx)
+    }
+}
+
+impl FromColumn for Vec<String> {
+    fn read(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self> {
+        match row.get::<_, Option<String>>(idx)? {
+            None => Ok(Vec::new()),
+            Some(s) => serde_json::from_str(&s).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    idx,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            }),
+        }
     }
 }
 
@@ -115,6 +125,9 @@ impl SqlColumn for Option<[u8; 16]> {
                 ToSqlOutput::Borrowed(ValueRef::Blob(b))
             })
     }
+}
+
+impl FromColumn for Option<[u8; 16]> {
     fn read(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self> {
         match row.get_ref(idx)? {
             ValueRef::Null => Ok(None),
@@ -130,31 +143,6 @@ impl SqlColumn for Option<[u8; 16]> {
                 "address".into(),
                 other.data_type(),
             )),
-        }
-    }
-}
-
-/// Keyword arrays as JSON text, NULL when empty.
-impl SqlColumn for Vec<String> {
-    fn to_sql(&self) -> ToSqlOutput<'_> {
-        if self.is_empty() {
-            ToSqlOutput::Owned(SqlValue::Null)
-        } else {
-            ToSqlOutput::Owned(SqlValue::Text(
-                serde_json::to_string(self).unwrap_or_default(),
-            ))
-        }
-    }
-    fn read(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self> {
-        match row.get::<_, Option<String>>(idx)? {
-            None => Ok(Vec::new()),
-            Some(s) => serde_json::from_str(&s).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    idx,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                )
-            }),
         }
     }
 }

@@ -510,6 +510,33 @@ async fn clickhouse_killed_mid_stream_every_row_exactly_once() {
 }
 
 // ---------------------------------------------------------------------------------------
+// An acknowledged write resolves only once its rows are durable.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_are_durable_when_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.batch_max_delay_ms = 300;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path(), &cfg).unwrap());
+    let metrics = Arc::new(StoreMetrics::new(store.name()));
+    let writer = Writer::start(store.clone(), &cfg, metrics.clone()).unwrap();
+    let h = writer.handle();
+    let all = EventQuery::new(Scope::All);
+    for round in 0..3u64 {
+        let events: Vec<_> = (round * 100..(round + 1) * 100)
+            .map(|i| synth::event("a", i, START))
+            .collect();
+        h.write_acked(events).await.unwrap();
+        // No flush, no sleep: the acknowledgement itself means the rows are stored.
+        let stored = store.count(Table::Events, &all).await.unwrap()
+            + store.count(Table::Flows, &all).await.unwrap();
+        assert_eq!(stored, (round + 1) * 100);
+    }
+    drop(h);
+    writer.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
 // A full spool pushes back on intake instead of dropping or growing without bound.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
