@@ -137,6 +137,36 @@ fn sigint_stops_it_too() {
 }
 
 #[test]
+fn store_url_flag_chooses_the_backend_and_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("elsewhere");
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_ncsoc"))
+        .args(["serve", "--store", &format!("sqlite:{}", other.display())])
+        .env("NCSOC_SERVER__LISTEN", addr.to_string())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let server = Server { child, addr };
+    let start = Instant::now();
+    while get(addr, "/healthz").is_err() {
+        assert!(start.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        other.join("ncsoc.db").exists(),
+        "--store sqlite:DIR must put the database in DIR"
+    );
+    let (status, log) = server.stop("-TERM");
+    assert!(status.success(), "{log}");
+    assert!(
+        !log.contains("\u{1b}["),
+        "no terminal colours in a log that is not a terminal:\n{log}"
+    );
+}
+
+#[test]
 fn bad_configuration_fails_fast_with_the_key_named() {
     let out = Command::new(env!("CARGO_BIN_EXE_ncsoc"))
         .args(["serve"])
