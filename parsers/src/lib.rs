@@ -2,3 +2,5 @@
 //! packet decode, each turning borrowed input into [`ncsoc_model::Event`]s without
 //! panicking and within configured bounds. The formats arrive with the intake and flow
 //! issues; this crate fixes where they live and what they may depend on.
+
+pub mod syslog;

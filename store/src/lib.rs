@@ -179,6 +179,17 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<()>;
 }
 
+/// Runs blocking work (a SQLite transaction, a spool file write) on the current thread
+/// without moving its arguments elsewhere: on a multi-threaded runtime the worker first
+/// hands its other tasks to another thread ([`tokio::task::block_in_place`]); on a
+/// current-thread runtime (one-shot commands) it simply blocks.
+pub(crate) fn block_here<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// Opens the configured backend, creating or migrating its schema.
 pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>> {
     Ok(match config.backend {

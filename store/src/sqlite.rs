@@ -287,17 +287,12 @@ impl SqliteStore {
     }
 
     /// Runs `f` on the writer connection without moving its arguments to another thread,
-    /// so rows can borrow from the caller's events: on a multi-threaded runtime the worker
-    /// hands its other tasks off while it blocks ([`tokio::task::block_in_place`]).
+    /// so rows can borrow from the caller's events (see [`crate::block_here`]).
     fn with_writer_here<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
-        let run = || f(&mut lock(&self.writer)).map_err(sql_err);
-        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
-            _ => run(),
-        }
+        crate::block_here(|| f(&mut lock(&self.writer)).map_err(sql_err))
     }
 
     async fn with_reader<T: Send + 'static>(

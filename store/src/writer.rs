@@ -289,12 +289,9 @@ impl Task {
     async fn spool_batch(&self, rows: &SpoolBatch) {
         let mut waited = false;
         loop {
-            let spool = self.spool.clone();
-            let owned = rows.clone();
-            let res = tokio::task::spawn_blocking(move || spool.push(&owned)).await;
-            match res {
-                Ok(Ok(())) => return,
-                Ok(Err(SpoolError::Full { bytes, max })) => {
+            match crate::block_here(|| self.spool.push(rows)) {
+                Ok(()) => return,
+                Err(SpoolError::Full { bytes, max }) => {
                     if !waited {
                         tracing::warn!(
                             bytes,
@@ -305,8 +302,7 @@ impl Task {
                     }
                     self.metrics.backpressure_waits.fetch_add(1, Relaxed);
                 }
-                Ok(Err(e)) => tracing::error!(error = %e, "cannot write to the spool; retrying"),
-                Err(e) => tracing::error!(error = %e, "spool task failed; retrying"),
+                Err(e) => tracing::error!(error = %e, "cannot write to the spool; retrying"),
             }
             tokio::time::sleep(self.retry).await;
             self.drain().await;
