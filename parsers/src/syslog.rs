@@ -21,9 +21,9 @@
 //!   prescribes for relays;
 //! - single-digit days padded with a space (`Mar  1`) or not padded (`Mar 1`), an optional
 //!   year (`Mar 12 2024 12:00:08`) and optional fractional seconds;
-//! - no year: the year is inferred as the one that puts the message closest to
-//!   [`Context::now`] (a `Dec 31 23:59:59` message received on Jan 1 belongs to the previous
-//!   year);
+//! - no year: the year is inferred as the latest one that does not put the message more
+//!   than a week after [`Context::now`] (a `Dec 31 23:59:59` message received on Jan 1
+//!   belongs to the previous year; `Oct 11` received in June is last October);
 //! - no time zone: the timestamp is read in [`Context::default_offset_secs`];
 //! - an RFC 3339 / ISO 8601 timestamp in place of the BSD one (with or without offset, `T`
 //!   or a space between date and time);
@@ -559,8 +559,11 @@ struct BsdTime {
 }
 
 impl BsdTime {
-    /// The instant, in the default zone, in the given year or (when none) in the year
-    /// that puts it closest to `ctx.now`.
+    /// The instant, in the default zone, in the given year or (when none) in the latest
+    /// year that does not put it more than [`MAX_FUTURE_SECS`] after `ctx.now`: messages
+    /// come from the past, with some clock skew. So `Dec 31 23:59:59` received on Jan 1 is
+    /// last year's, `Jan 1 00:00:01` received on Dec 31 (a sender's clock a little ahead)
+    /// is next year's, and `Oct 11` received in June is last October, not next.
     fn resolve(&self, ctx: &Context) -> Option<Timestamp> {
         let offset = i64::from(ctx.default_offset_secs) * NANOS_PER_SEC;
         let at = |year: i64| {
@@ -575,11 +578,19 @@ impl BsdTime {
         }
         let local_now = Timestamp::from_nanos(ctx.now.nanos().saturating_add(offset));
         let this_year = local_now.to_civil().0;
+        let latest = ctx
+            .now
+            .nanos()
+            .saturating_add(MAX_FUTURE_SECS * NANOS_PER_SEC);
         (this_year - 1..=this_year + 1)
+            .rev()
             .filter_map(at)
-            .min_by_key(|t| t.nanos().abs_diff(ctx.now.nanos()))
+            .find(|t| t.nanos() <= latest)
     }
 }
+
+/// How far ahead of the receive time a year-less timestamp may be (sender clock skew).
+const MAX_FUTURE_SECS: i64 = 7 * 86_400;
 
 const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
@@ -941,7 +952,7 @@ mod tests {
         .unwrap();
         assert_eq!(m.format, Format::Rfc3164);
         assert_eq!((m.facility, m.severity, m.version), (4, 2, None));
-        assert_eq!(m.timestamp, ts("2024-10-11T22:14:15Z"));
+        assert_eq!(m.timestamp, ts("2023-10-11T22:14:15Z"));
         assert_eq!(m.hostname, Some("mymachine"));
         assert_eq!(m.app_name, Some("su"));
         assert_eq!(m.proc_id, Some("123"));
@@ -967,10 +978,17 @@ mod tests {
         let c = ctx_at("2024-12-31T23:59:59Z");
         let m = parse(b"<13>Jan  1 00:00:01 host app: early clock", &c).unwrap();
         assert_eq!(m.timestamp, ts("2025-01-01T00:00:01Z"));
-        // Feb 29 only exists in leap years: the nearest one is chosen.
+        // Feb 29 only exists in leap years: the latest one in the past is chosen.
         let c = ctx_at("2025-01-10T00:00:00Z");
         let m = parse(b"Feb 29 10:00:00 host app: leap", &c).unwrap();
         assert_eq!(m.timestamp, ts("2024-02-29T10:00:00Z"));
+        // Months ahead is last year's, not next: logs come from the past.
+        let c = ctx_at("2024-06-15T12:00:00Z");
+        let m = parse(b"<13>Oct 11 22:14:15 host app: old", &c).unwrap();
+        assert_eq!(m.timestamp, ts("2023-10-11T22:14:15Z"));
+        // A few days ahead is clock skew: this year.
+        let m = parse(b"<13>Jun 17 08:00:00 host app: skewed", &c).unwrap();
+        assert_eq!(m.timestamp, ts("2024-06-17T08:00:00Z"));
     }
 
     #[test]

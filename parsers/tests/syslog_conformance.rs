@@ -6,7 +6,7 @@
 //!
 //! - `date` is a zone-less local date-time already converted to UTC, with trailing
 //!   fraction zeros dropped (`2018-02-01T20:28:36.8371`); the RFC 3164 vectors were
-//!   recorded in 2018, so the year is inferred with `now` in mid-2018 and UTC as default zone;
+//!   recorded in 2018, so the year is inferred with `now` at the end of 2018 and UTC as default zone;
 //! - `message` is trimmed, while this parser keeps MSG as sent after its one separating
 //!   space, so both are compared trimmed;
 //! - RFC 3164 vectors carry no PRI, and netty reports no facility/level for them; only
@@ -34,7 +34,7 @@ fn ctx() -> Context {
     Context {
         sector: "test".into(),
         source: "netty-vectors".into(),
-        now: Timestamp::parse_rfc3339("2018-06-15T00:00:00Z").unwrap(),
+        now: Timestamp::parse_rfc3339("2018-12-31T23:59:59Z").unwrap(),
         default_offset_secs: 0,
     }
 }
