@@ -165,8 +165,9 @@ impl Task {
                     for msg in msgs.drain(..) {
                         self.take(msg).await;
                     }
-                    // Under constant load the timer branches may rarely win; check here too.
-                    if flush_at.is_some_and(|t| Instant::now() >= t) {
+                    // Under constant load the timer branches may rarely win; check here too
+                    // (against the batch buffered now, not the one before `take`).
+                    if self.buf.oldest.is_some_and(|t| t.elapsed() >= self.max_delay) {
                         self.flush().await;
                     }
                     if retry_at.is_some_and(|t| Instant::now() >= t) {
