@@ -42,10 +42,17 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        Self::start_with(&[], data_dir, env)
+    }
+
+    /// `ncsoc serve ARGS...` with the data directory and listen address set through the
+    /// environment; returns once `/healthz` answers.
+    fn start_with(args: &[&str], data_dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ncsoc"));
         cmd.arg("serve")
+            .args(args)
             .env("NCSOC_SERVER__LISTEN", addr.to_string())
             .env("NCSOC_STORE__DATA_DIR", data_dir)
             .env("RUST_LOG", "info")
@@ -140,20 +147,9 @@ fn sigint_stops_it_too() {
 fn store_url_flag_chooses_the_backend_and_directory() {
     let dir = tempfile::tempdir().unwrap();
     let other = dir.path().join("elsewhere");
-    let port = free_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_ncsoc"))
-        .args(["serve", "--store", &format!("sqlite:{}", other.display())])
-        .env("NCSOC_SERVER__LISTEN", addr.to_string())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let server = Server { child, addr };
-    let start = Instant::now();
-    while get(addr, "/healthz").is_err() {
-        assert!(start.elapsed() < Duration::from_secs(20));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // The flag wins over the data directory given in the environment.
+    let store = format!("sqlite:{}", other.display());
+    let server = Server::start_with(&["--store", &store], dir.path(), &[]);
     assert!(
         other.join("ncsoc.db").exists(),
         "--store sqlite:DIR must put the database in DIR"

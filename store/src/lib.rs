@@ -40,8 +40,6 @@ pub enum StoreError {
     Spool(String),
     #[error("configuration: {0}")]
     Config(String),
-    #[error("{0} not found")]
-    NotFound(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
