@@ -8,6 +8,7 @@
 //! path that goes through this crate.
 
 pub mod clickhouse;
+mod codec;
 pub mod config;
 pub mod metrics;
 pub mod row;

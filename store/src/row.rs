@@ -33,15 +33,34 @@ macro_rules! event_columns {
         pub const EVENT_COLUMNS: &[(&str, &str)] = &[$( (stringify!($col), $ch), )*];
 
         impl EventRowRef<'_> {
-            /// The values in [`EVENT_COLUMNS`] order, for SQLite parameters.
-            pub(crate) fn sql_values(&self) -> [&dyn crate::sqlite::SqlColumn; EVENT_COLUMNS.len()] {
-                [$( &self.$col as &dyn crate::sqlite::SqlColumn, )*]
+            /// Appends the row in the embedded store's binary form ([`crate::codec`]).
+            pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+                out.push(crate::codec::ROW_FORMAT);
+                $( crate::codec::BinPut::put(&self.$col, out); )*
             }
         }
 
         impl EventRow {
+            /// Reads a row written by [`EventRowRef::encode`].
+            pub(crate) fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+                let mut input = bytes;
+                match input.split_first() {
+                    Some((&crate::codec::ROW_FORMAT, rest)) => input = rest,
+                    Some((v, _)) => {
+                        return Err(StoreError::Corrupt(format!("stored row: unknown format {v}")))
+                    }
+                    None => return Err(StoreError::Corrupt("stored row: empty".into())),
+                }
+                let row = Self { $( $col: crate::codec::BinGet::get(&mut input)?, )* };
+                if !input.is_empty() {
+                    return Err(StoreError::Corrupt("stored row: trailing bytes".into()));
+                }
+                Ok(row)
+            }
 
-            /// Reads a row selected with the columns in [`EVENT_COLUMNS`] order.
+
+            /// Reads a row of the first embedded schema (one SQLite column per field, in
+            /// [`EVENT_COLUMNS`] order), for its migration.
             pub(crate) fn from_sql(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
                 let mut i = 0usize;
                 let mut next = || { i += 1; i - 1 };

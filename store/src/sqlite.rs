@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use ncsoc_model::{DeadLetter, Event, Incident, Indicator, Timestamp};
-use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
+use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::row::{
@@ -19,13 +19,13 @@ use crate::{
     EventQuery, IncidentQuery, Result, Scope, Store, StoreConfig, StoreError, Table, WriteMode,
 };
 
-const SCHEMA_VERSION: i64 = 1;
+/// Version 1 stored one column per field and indexed both addresses per row; version 2
+/// stores the filter columns plus the encoded row ([`crate::codec`]), and finds addresses
+/// through the `*_addr_hours` summary tables.
+const SCHEMA_VERSION: i64 = 2;
 
-/// A value written as one SQLite column (the borrowed row of the write path). Unsigned
-/// 64-bit values are stored bit for bit in SQLite's signed integer.
-pub trait SqlColumn {
-    fn to_sql(&self) -> ToSqlOutput<'_>;
-}
+/// Nanoseconds in the hour buckets of the address summary tables.
+const HOUR_NANOS: i64 = 3_600_000_000_000;
 
 /// A value read back from one SQLite column (the owned row of the read path).
 pub trait FromColumn: Sized {
@@ -34,19 +34,9 @@ pub trait FromColumn: Sized {
 
 macro_rules! int_column {
     ($($t:ty),*) => {$(
-        impl SqlColumn for $t {
-            fn to_sql(&self) -> ToSqlOutput<'_> {
-                ToSqlOutput::Owned(SqlValue::Integer(*self as i64))
-            }
-        }
         impl FromColumn for $t {
             fn read(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self> {
                 Ok(row.get::<_, i64>(idx)? as $t)
-            }
-        }
-        impl SqlColumn for Option<$t> {
-            fn to_sql(&self) -> ToSqlOutput<'_> {
-                ToSqlOutput::Owned(self.map_or(SqlValue::Null, |v| SqlValue::Integer(v as i64)))
             }
         }
         impl FromColumn for Option<$t> {
@@ -57,39 +47,6 @@ macro_rules! int_column {
     )*};
 }
 int_column!(u8, u16, u32, u64, i64);
-
-impl SqlColumn for &str {
-    fn to_sql(&self) -> ToSqlOutput<'_> {
-        ToSqlOutput::Borrowed(ValueRef::Text(self.as_bytes()))
-    }
-}
-
-impl SqlColumn for Option<&str> {
-    fn to_sql(&self) -> ToSqlOutput<'_> {
-        self.map_or(ToSqlOutput::Owned(SqlValue::Null), |s| {
-            ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
-        })
-    }
-}
-
-/// Keyword arrays as JSON text, NULL when empty.
-impl SqlColumn for &[String] {
-    fn to_sql(&self) -> ToSqlOutput<'_> {
-        if self.is_empty() {
-            ToSqlOutput::Owned(SqlValue::Null)
-        } else {
-            ToSqlOutput::Owned(SqlValue::Text(
-                serde_json::to_string(self).unwrap_or_default(),
-            ))
-        }
-    }
-}
-
-impl SqlColumn for String {
-    fn to_sql(&self) -> ToSqlOutput<'_> {
-        ToSqlOutput::Borrowed(ValueRef::Text(self.as_bytes()))
-    }
-}
 
 impl FromColumn for String {
     fn read(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self> {
@@ -118,15 +75,6 @@ impl FromColumn for Vec<String> {
     }
 }
 
-impl SqlColumn for Option<[u8; 16]> {
-    fn to_sql(&self) -> ToSqlOutput<'_> {
-        self.as_ref()
-            .map_or(ToSqlOutput::Owned(SqlValue::Null), |b| {
-                ToSqlOutput::Borrowed(ValueRef::Blob(b))
-            })
-    }
-}
-
 impl FromColumn for Option<[u8; 16]> {
     fn read(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self> {
         match row.get_ref(idx)? {
@@ -147,47 +95,25 @@ impl FromColumn for Option<[u8; 16]> {
     }
 }
 
-impl rusqlite::ToSql for dyn SqlColumn + '_ {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(SqlColumn::to_sql(self))
-    }
-}
-
-fn sqlite_type(ch: &str) -> &'static str {
-    let inner = ch
-        .strip_prefix("Nullable(")
-        .map_or(ch, |s| s.trim_end_matches(')'));
-    if inner.starts_with("String") || inner.starts_with("Array") {
-        "TEXT"
-    } else if inner.starts_with("FixedString") {
-        "BLOB"
-    } else {
-        "INTEGER"
-    }
-}
-
-/// The DDL of the embedded store, generated from the shared row columns.
+/// The DDL of the embedded store.
+///
+/// Events and flows keep the columns analysts filter on, plus the whole row encoded in
+/// `row`. Their indexes are the unique id (deduplication of retried batches) and
+/// (sector, time): both take keys nearly in arrival order, so a batch dirties few pages.
+/// Addresses are not indexed per row — random keys would dirty a B-tree page per insert —
+/// but summarised: `*_addr_hours` holds one (hour, address, sector) entry for every address
+/// seen as source or destination in that hour, so an address search seeks the hours and
+/// sectors where it appeared and reads only those ranges of the (sector, time) index.
 pub fn schema_sql() -> String {
     let mut sql = String::new();
     for table in ["events", "flows"] {
-        let cols: Vec<String> = EVENT_COLUMNS
-            .iter()
-            .map(|(name, ch)| {
-                let null = if ch.starts_with("Nullable") || ch.starts_with("Array") {
-                    ""
-                } else {
-                    " NOT NULL"
-                };
-                format!("{name} {}{null}", sqlite_type(ch))
-            })
-            .collect();
         sql.push_str(&format!(
-            "CREATE TABLE IF NOT EXISTS {table} ({});\n\
+            "CREATE TABLE IF NOT EXISTS {table} (id TEXT NOT NULL, ts INTEGER NOT NULL, sector TEXT NOT NULL, \
+               source TEXT NOT NULL, src_ip BLOB, dst_ip BLOB, src_port INTEGER, dst_port INTEGER, row BLOB NOT NULL);\n\
              CREATE UNIQUE INDEX IF NOT EXISTS {table}_id ON {table}(id);\n\
              CREATE INDEX IF NOT EXISTS {table}_sector_ts ON {table}(sector, ts);\n\
-             CREATE INDEX IF NOT EXISTS {table}_src_ip ON {table}(src_ip) WHERE src_ip IS NOT NULL;\n\
-             CREATE INDEX IF NOT EXISTS {table}_dst_ip ON {table}(dst_ip) WHERE dst_ip IS NOT NULL;\n",
-            cols.join(", ")
+             CREATE TABLE IF NOT EXISTS {table}_addr_hours (hour INTEGER NOT NULL, addr BLOB NOT NULL, \
+               sector TEXT NOT NULL, PRIMARY KEY (hour, addr, sector)) WITHOUT ROWID;\n"
         ));
     }
     sql.push_str(
@@ -235,7 +161,7 @@ impl SqliteStore {
             ))
         })?;
         let path = dir.join("ncsoc.db");
-        let writer = Connection::open(&path).map_err(sql_err)?;
+        let mut writer = Connection::open(&path).map_err(sql_err)?;
         writer
             .execute_batch(
                 "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
@@ -255,6 +181,9 @@ impl SqliteStore {
                 "{} has schema version {version}, newer than this ncsoc ({SCHEMA_VERSION}); upgrade ncsoc",
                 path.display()
             )));
+        }
+        if version == 1 {
+            migrate_v1(&mut writer)?;
         }
         writer.execute_batch(&schema_sql()).map_err(sql_err)?;
         writer
@@ -306,56 +235,198 @@ impl SqliteStore {
     }
 }
 
-/// Builds `WHERE ...` and its parameters for an event query; `None` when the scope allows
-/// nothing, so the caller answers empty without touching the database.
-fn where_clause(q: &EventQuery, time_col: &str) -> Result<Option<(String, Vec<SqlValue>)>> {
-    let mut conds: Vec<String> = Vec::new();
-    let mut params: Vec<SqlValue> = Vec::new();
-    if let Scope::Sectors(sectors) = &q.scope {
-        if sectors.is_empty() {
-            return Ok(None);
+/// Stores rows in their tables (by [`EventRowRef::is_flow`]) and their addresses in the
+/// hour summaries, inside the caller's transaction.
+fn insert_rows(tx: &rusqlite::Transaction<'_>, rows: &[EventRowRef<'_>]) -> rusqlite::Result<()> {
+    const INSERT: &str = "(id, ts, sector, source, src_ip, dst_ip, src_port, dst_port, row) \
+                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    let mut ev = tx.prepare_cached(&format!("INSERT OR IGNORE INTO events {INSERT}"))?;
+    let mut fl = tx.prepare_cached(&format!("INSERT OR IGNORE INTO flows {INSERT}"))?;
+    // (is_flow, hour, address, sector): sorted and deduplicated, so the summary inserts
+    // walk their B-tree in order.
+    let mut addrs: Vec<(bool, i64, [u8; 16], &str)> = Vec::with_capacity(rows.len() * 2);
+    let mut buf = Vec::with_capacity(512);
+    for row in rows {
+        buf.clear();
+        row.encode(&mut buf);
+        let is_flow = row.is_flow != 0;
+        let stmt = if is_flow { &mut fl } else { &mut ev };
+        stmt.execute(params![
+            row.id,
+            row.ts,
+            row.sector,
+            row.source,
+            row.src_ip.as_ref().map(|b| &b[..]),
+            row.dst_ip.as_ref().map(|b| &b[..]),
+            row.src_port,
+            row.dst_port,
+            buf,
+        ])?;
+        let hour = row.ts.div_euclid(HOUR_NANOS);
+        for ip in [row.src_ip, row.dst_ip].into_iter().flatten() {
+            addrs.push((is_flow, hour, ip, row.sector));
         }
-        conds.push(format!(
-            "sector IN ({})",
-            vec!["?"; sectors.len()].join(",")
-        ));
-        params.extend(sectors.iter().map(|s| SqlValue::Text(s.clone())));
     }
-    if let Some(s) = &q.sector {
-        conds.push("sector = ?".into());
-        params.push(SqlValue::Text(s.clone()));
+    addrs.sort_unstable();
+    addrs.dedup();
+    let mut ev_addr = tx.prepare_cached(
+        "INSERT OR IGNORE INTO events_addr_hours (hour, addr, sector) VALUES (?1, ?2, ?3)",
+    )?;
+    let mut fl_addr = tx.prepare_cached(
+        "INSERT OR IGNORE INTO flows_addr_hours (hour, addr, sector) VALUES (?1, ?2, ?3)",
+    )?;
+    for (is_flow, hour, addr, sector) in &addrs {
+        let stmt = if *is_flow { &mut fl_addr } else { &mut ev_addr };
+        stmt.execute(params![hour, &addr[..], sector])?;
     }
-    if let Some(from) = q.from {
-        conds.push(format!("{time_col} >= ?"));
-        params.push(SqlValue::Integer(from.nanos()));
+    Ok(())
+}
+
+/// Moves a version 1 database (one column per field, per-row address indexes) to the
+/// current layout, in one transaction: the old tables are renamed, every row is read back
+/// and written anew, and the old tables dropped.
+fn migrate_v1(conn: &mut Connection) -> Result<()> {
+    tracing::info!("migrating the embedded store from schema version 1");
+    let tx = conn.transaction().map_err(sql_err)?;
+    for t in ["events", "flows"] {
+        tx.execute_batch(&format!(
+            "DROP INDEX IF EXISTS {t}_id; DROP INDEX IF EXISTS {t}_sector_ts; \
+             DROP INDEX IF EXISTS {t}_src_ip; DROP INDEX IF EXISTS {t}_dst_ip; \
+             ALTER TABLE {t} RENAME TO {t}_v1;"
+        ))
+        .map_err(sql_err)?;
     }
-    if let Some(to) = q.to {
-        conds.push(format!("{time_col} < ?"));
-        params.push(SqlValue::Integer(to.nanos()));
+    tx.execute_batch(&schema_sql()).map_err(sql_err)?;
+    let cols: Vec<&str> = EVENT_COLUMNS.iter().map(|c| c.0).collect();
+    for t in ["events", "flows"] {
+        let mut st = tx
+            .prepare(&format!("SELECT {} FROM {t}_v1", cols.join(",")))
+            .map_err(sql_err)?;
+        let mut rows = st.query([]).map_err(sql_err)?;
+        let mut chunk = Vec::with_capacity(10_000);
+        loop {
+            let next = rows.next().map_err(sql_err)?;
+            if let Some(r) = next {
+                let row = EventRow::from_sql(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                chunk.push(row.into_event()?);
+            }
+            if chunk.len() == 10_000 || (next.is_none() && !chunk.is_empty()) {
+                let refs: Vec<EventRowRef<'_>> =
+                    chunk.iter().map(EventRowRef::from_event).collect();
+                insert_rows(&tx, &refs).map_err(sql_err)?;
+                drop(refs);
+                chunk.clear();
+            }
+            if next.is_none() {
+                break;
+            }
+        }
     }
-    if let Some((net, prefix)) = q.ip {
-        let (lo, hi) = cidr_range(net, prefix)?;
-        conds.push("((src_ip BETWEEN ? AND ?) OR (dst_ip BETWEEN ? AND ?))".into());
-        for _ in 0..2 {
+    tx.execute_batch("DROP TABLE events_v1; DROP TABLE flows_v1; PRAGMA user_version=2;")
+        .map_err(sql_err)?;
+    tx.commit().map_err(sql_err)
+}
+
+/// The parts of a query over events, flows or dead letters (aliased `e`): an optional
+/// `WITH` clause, the `FROM` source, the `WHERE` conditions, and their parameters in
+/// textual order. `None` from [`Select::build`] when the scope allows nothing, so the
+/// caller answers empty without touching the database.
+struct Select {
+    with: String,
+    from: String,
+    cond: String,
+    params: Vec<SqlValue>,
+}
+
+impl Select {
+    fn build(table: Table, q: &EventQuery, time_col: &str) -> Result<Option<Self>> {
+        let mut with = String::new();
+        let mut from = format!("{} AS e", table.name());
+        let mut params: Vec<SqlValue> = Vec::new();
+        let mut conds: Vec<String> = Vec::new();
+        let mut cond_params: Vec<SqlValue> = Vec::new();
+        if let Scope::Sectors(sectors) = &q.scope {
+            if sectors.is_empty() {
+                return Ok(None);
+            }
+            conds.push(format!(
+                "e.sector IN ({})",
+                vec!["?"; sectors.len()].join(",")
+            ));
+            cond_params.extend(sectors.iter().map(|s| SqlValue::Text(s.clone())));
+        }
+        if let Some(s) = &q.sector {
+            conds.push("e.sector = ?".into());
+            cond_params.push(SqlValue::Text(s.clone()));
+        }
+        if let Some(from) = q.from {
+            conds.push(format!("e.{time_col} >= ?"));
+            cond_params.push(SqlValue::Integer(from.nanos()));
+        }
+        if let Some(to) = q.to {
+            conds.push(format!("e.{time_col} < ?"));
+            cond_params.push(SqlValue::Integer(to.nanos()));
+        }
+        if let Some((net, prefix)) = q.ip {
+            let (lo, hi) = cidr_range(net, prefix)?;
+            // The hours (and sectors) where an address of the range appeared, one seek per
+            // hour of the asked range; then only those stretches of (sector, ts).
+            let summary = format!("{}_addr_hours", table.name());
+            let first = q.from.map_or_else(
+                || format!("(SELECT min(hour) FROM {summary})"),
+                |t| t.nanos().div_euclid(HOUR_NANOS).to_string(),
+            );
+            let last = q.to.map_or_else(
+                || format!("(SELECT max(hour) FROM {summary})"),
+                |t| (t.nanos() - 1).div_euclid(HOUR_NANOS).to_string(),
+            );
+            with = format!(
+                "WITH RECURSIVE hrs(h) AS (SELECT {first} UNION ALL SELECT h + 1 FROM hrs WHERE h < {last}) "
+            );
+            from = format!(
+                "(SELECT DISTINCT a.hour AS hour, a.sector AS sector FROM hrs \
+                   JOIN {summary} AS a ON a.hour = hrs.h AND a.addr BETWEEN ? AND ?) AS hs \
+                 CROSS JOIN {} AS e ON e.sector = hs.sector AND e.ts >= hs.hour * {HOUR_NANOS} \
+                   AND e.ts < (hs.hour + 1) * {HOUR_NANOS}",
+                table.name()
+            );
             params.push(SqlValue::Blob(lo.to_vec()));
             params.push(SqlValue::Blob(hi.to_vec()));
+            conds.push("((e.src_ip BETWEEN ? AND ?) OR (e.dst_ip BETWEEN ? AND ?))".into());
+            for _ in 0..2 {
+                cond_params.push(SqlValue::Blob(lo.to_vec()));
+                cond_params.push(SqlValue::Blob(hi.to_vec()));
+            }
         }
+        if let Some(port) = q.port {
+            conds.push("(e.src_port = ? OR e.dst_port = ?)".into());
+            cond_params.push(SqlValue::Integer(i64::from(port)));
+            cond_params.push(SqlValue::Integer(i64::from(port)));
+        }
+        if !q.ids.is_empty() {
+            conds.push(format!("e.id IN ({})", vec!["?"; q.ids.len()].join(",")));
+            cond_params.extend(q.ids.iter().map(|s| SqlValue::Text(s.clone())));
+        }
+        params.extend(cond_params);
+        let cond = if conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conds.join(" AND "))
+        };
+        Ok(Some(Self {
+            with,
+            from,
+            cond,
+            params,
+        }))
     }
-    if let Some(port) = q.port {
-        conds.push("(src_port = ? OR dst_port = ?)".into());
-        params.push(SqlValue::Integer(i64::from(port)));
-        params.push(SqlValue::Integer(i64::from(port)));
+
+    fn sql(&self, what: &str, tail: &str) -> String {
+        format!(
+            "{}SELECT {what} FROM {}{}{tail}",
+            self.with, self.from, self.cond
+        )
     }
-    if !q.ids.is_empty() {
-        conds.push(format!("id IN ({})", vec!["?"; q.ids.len()].join(",")));
-        params.extend(q.ids.iter().map(|s| SqlValue::Text(s.clone())));
-    }
-    let sql = if conds.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conds.join(" AND "))
-    };
-    Ok(Some((sql, params)))
 }
 
 fn check_event_query(table: Table, q: &EventQuery) -> Result<&'static str> {
@@ -382,22 +453,7 @@ impl Store for SqliteStore {
         let rows: Vec<EventRowRef<'_>> = events.iter().map(EventRowRef::from_event).collect();
         self.with_writer_here(|conn| {
             let tx = conn.transaction()?;
-            {
-                let cols: Vec<&str> = EVENT_COLUMNS.iter().map(|c| c.0).collect();
-                let marks = vec!["?"; cols.len()].join(",");
-                let mut ev = tx.prepare_cached(&format!(
-                    "INSERT OR IGNORE INTO events ({}) VALUES ({marks})",
-                    cols.join(",")
-                ))?;
-                let mut fl = tx.prepare_cached(&format!(
-                    "INSERT OR IGNORE INTO flows ({}) VALUES ({marks})",
-                    cols.join(",")
-                ))?;
-                for row in &rows {
-                    let stmt = if row.is_flow != 0 { &mut fl } else { &mut ev };
-                    stmt.execute(rusqlite::params_from_iter(row.sql_values()))?;
-                }
-            }
+            insert_rows(&tx, &rows)?;
             tx.commit()
         })
     }
@@ -426,12 +482,12 @@ impl Store for SqliteStore {
 
     async fn count(&self, table: Table, q: &EventQuery) -> Result<u64> {
         let time_col = check_event_query(table, q)?;
-        let Some((cond, params)) = where_clause(q, time_col)? else {
+        let Some(sel) = Select::build(table, q, time_col)? else {
             return Ok(0);
         };
-        let sql = format!("SELECT count(*) FROM {}{cond}", table.name());
         self.with_reader(move |c| {
-            c.query_row(&sql, rusqlite::params_from_iter(params), |r| {
+            let sql = sel.sql("count(*)", "");
+            c.query_row(&sql, rusqlite::params_from_iter(sel.params), |r| {
                 r.get::<_, i64>(0)
             })
             .map(|n| n as u64)
@@ -446,27 +502,23 @@ impl Store for SqliteStore {
                 "use dead_letters() to read dead letters".into(),
             ));
         }
-        let Some((cond, params)) = where_clause(q, "ts")? else {
+        let Some(sel) = Select::build(table, q, "ts")? else {
             return Ok(Vec::new());
         };
-        let cols: Vec<&str> = EVENT_COLUMNS.iter().map(|c| c.0).collect();
-        let sql = format!(
-            "SELECT {} FROM {}{cond} ORDER BY ts, id LIMIT {}",
-            cols.join(","),
-            table.name(),
-            q.limit
-        );
+        let limit = q.limit;
         self.with_reader(move |c| {
+            let sql = sel.sql("e.row", &format!(" ORDER BY e.ts, e.id LIMIT {limit}"));
             let mut st = c.prepare_cached(&sql).map_err(sql_err)?;
-            let rows = st
-                .query_map(rusqlite::params_from_iter(params), EventRow::from_sql)
+            let mut rows = st
+                .query(rusqlite::params_from_iter(sel.params))
                 .map_err(sql_err)?;
             let mut out = Vec::new();
-            for r in rows {
-                out.push(
-                    r.map_err(|e| StoreError::Corrupt(e.to_string()))?
-                        .into_event()?,
-                );
+            while let Some(r) = rows.next().map_err(sql_err)? {
+                let blob = r
+                    .get_ref(0)
+                    .and_then(|v| v.as_blob().map_err(Into::into))
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                out.push(EventRow::decode(blob)?.into_event()?);
             }
             Ok(out)
         })
@@ -475,13 +527,14 @@ impl Store for SqliteStore {
 
     async fn dead_letters(&self, q: &EventQuery) -> Result<Vec<DeadLetter>> {
         let time_col = check_event_query(Table::DeadLetters, q)?;
-        let Some((cond, params)) = where_clause(q, time_col)? else {
+        let Some(sel) = Select::build(Table::DeadLetters, q, time_col)? else {
             return Ok(Vec::new());
         };
-        let sql = format!(
-            "SELECT id, received, sector, source, format, reason, raw FROM dead_letters{cond} ORDER BY received, id LIMIT {}",
-            q.limit
+        let sql = sel.sql(
+            "e.id, e.received, e.sector, e.source, e.format, e.reason, e.raw",
+            &format!(" ORDER BY e.received, e.id LIMIT {}", q.limit),
         );
+        let params = sel.params;
         self.with_reader(move |c| {
             let mut st = c.prepare_cached(&sql).map_err(sql_err)?;
             let rows = st
@@ -676,6 +729,13 @@ impl Store for SqliteStore {
                     )?;
                 }
             }
+            // A summary hour goes once all of it is past the cutoff.
+            for table in ["events_addr_hours", "flows_addr_hours"] {
+                conn.execute(
+                    &format!("DELETE FROM {table} WHERE hour < ?1"),
+                    rusqlite::params![c.div_euclid(HOUR_NANOS)],
+                )?;
+            }
             Ok(())
         })
         .await
@@ -699,5 +759,86 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
         self.with_reader(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(sql_err))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth;
+
+    /// A database written by the first schema (one column per field) is migrated on open
+    /// and every row reads back, addresses searchable.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn version_1_database_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = Timestamp::parse_rfc3339("2026-03-01T00:00:00Z").unwrap();
+        let events: Vec<Event> = (0..50).map(|i| synth::event("v1", i, start)).collect();
+        {
+            let conn = Connection::open(dir.path().join("ncsoc.db")).unwrap();
+            for t in ["events", "flows"] {
+                let cols: Vec<String> = EVENT_COLUMNS
+                    .iter()
+                    .map(|(name, ch)| {
+                        let ty = if ch.contains("String(16)") {
+                            "BLOB"
+                        } else if ch.contains("String") || ch.contains("Array") {
+                            "TEXT"
+                        } else {
+                            "INTEGER"
+                        };
+                        format!("{name} {ty}")
+                    })
+                    .collect();
+                conn.execute_batch(&format!(
+                    "CREATE TABLE {t} ({}); CREATE UNIQUE INDEX {t}_id ON {t}(id); \
+                     CREATE INDEX {t}_src_ip ON {t}(src_ip);",
+                    cols.join(", ")
+                ))
+                .unwrap();
+            }
+            conn.execute_batch("PRAGMA user_version=1").unwrap();
+            // Only the columns the old writer always filled plus a few fields; the rest
+            // NULL, as the old layout stored absent fields.
+            for e in &events {
+                let t = if e.is_flow() { "flows" } else { "events" };
+                let src = e.fields.source_ip.map(crate::row::ip_bytes);
+                conn.execute(
+                    &format!(
+                        "INSERT INTO {t} (id, ts, sector, source, category, src_ip, src_port, is_flow, extra) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '')"
+                    ),
+                    params![
+                        e.id,
+                        e.timestamp.nanos(),
+                        e.sector,
+                        e.source,
+                        serde_json::to_string(&e.fields.category).unwrap(),
+                        src.as_ref().map(|b| &b[..]),
+                        e.fields.source_port,
+                        i64::from(e.is_flow()),
+                    ],
+                )
+                .unwrap();
+            }
+        }
+        let store = SqliteStore::open(dir.path(), &StoreConfig::default()).unwrap();
+        let version: i64 = lock(&store.reader)
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let all = EventQuery::new(Scope::All);
+        let flows = events.iter().filter(|e| e.is_flow()).count() as u64;
+        assert_eq!(store.count(Table::Flows, &all).await.unwrap(), flows);
+        assert_eq!(store.count(Table::Events, &all).await.unwrap(), 50 - flows);
+
+        let e = events.iter().find(|e| !e.is_flow()).unwrap();
+        let mut q = EventQuery::new(Scope::All);
+        q.ip = Some((e.fields.source_ip.unwrap(), 32));
+        let got = store.search(Table::Events, &q).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].id, e.id);
+        assert_eq!(got[0].fields.category, e.fields.category);
+        assert_eq!(got[0].fields.source_port, e.fields.source_port);
     }
 }

@@ -157,6 +157,24 @@ async fn million_rows(store: Arc<dyn Store>, cfg: &StoreConfig) {
     assert!(expected > 0);
     assert_eq!(store.count(Table::Events, &q).await.unwrap(), expected);
 
+    // One IPv6 destination, no time bounds: exactly its row, found through the address
+    // summaries over the whole stored range.
+    let i = (0..N)
+        .rev()
+        .find(|&i| i % 7 == 0 && !synth::is_flow(i))
+        .unwrap();
+    let target = synth::event(tag, i, START);
+    let mut q = EventQuery::new(Scope::All);
+    q.ip = Some((target.fields.destination_ip.unwrap(), 128));
+    assert_eq!(
+        store.search(Table::Events, &q).await.unwrap(),
+        vec![target.clone()]
+    );
+    assert_eq!(store.count(Table::Flows, &q).await.unwrap(), 0);
+    // ... and not from a scope without its sector.
+    q.scope = Scope::Sectors(vec!["nowhere".into()]);
+    assert_eq!(store.count(Table::Events, &q).await.unwrap(), 0);
+
     // Sample rows read back exactly as written, flows and events alike.
     let sample: Vec<u64> = (0..N).step_by(9_973).collect();
     let wanted: Vec<_> = sample
