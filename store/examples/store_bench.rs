@@ -1,6 +1,10 @@
 //! End-to-end store throughput: synthetic events and flows through the real writer path
 //! (channel → batch → backend) into SQLite or ClickHouse, for a sweep of batch sizes.
-//! Prints a Markdown table: rows/s, and bytes per row on disk. With `NCSOC_BENCH_KEEP_DB`
+//! Prints a Markdown table: rows/s, and bytes per row on disk. Each batch size is run twice:
+//! the writer path (every event cloned into the writer's channel, as intake hands it over),
+//! and the store alone (ready batches handed to `Store::write_events`, nothing else timed).
+//! Besides wall-clock rows/s it reports rows per CPU-second of the whole process, which a
+//! busy shared machine disturbs much less. With `NCSOC_BENCH_KEEP_DB`
 //! set, the ClickHouse databases (`ncsoc_bench_<batch>`) are kept for inspection.
 //!
 //! ```sh
@@ -16,7 +20,20 @@ use ncsoc_model::Timestamp;
 use ncsoc_store::clickhouse::ClickHouseStore;
 use ncsoc_store::config::Backend;
 use ncsoc_store::sqlite::SqliteStore;
-use ncsoc_store::{synth, EventQuery, Scope, Store, StoreConfig, StoreMetrics, Table, Writer};
+use ncsoc_store::{
+    synth, EventQuery, Scope, Store, StoreConfig, StoreMetrics, Table, WriteMode, Writer,
+};
+
+/// User + system CPU time of this process so far (all threads), from `/proc/self/stat`.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at state, field 3.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|s| s.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
 
 // The allocator the ncsoc binary uses.
 #[global_allocator]
@@ -55,9 +72,11 @@ async fn main() {
     let start = Timestamp::from_secs(1_764_201_600);
     eprintln!("generating {rows} rows...");
     let events: Vec<_> = (0..rows).map(|i| synth::event("bench", i, start)).collect();
-    println!("| backend | rows | batch size | seconds | rows/s | bytes/row on disk |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for batch in batches {
+    println!(
+        "| backend | path | rows | batch size | seconds | rows/s | rows per CPU-second | bytes/row on disk |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    for (batch, direct) in batches.iter().flat_map(|&b| [(b, false), (b, true)]) {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = StoreConfig {
             data_dir: dir.path().to_path_buf(),
@@ -77,21 +96,29 @@ async fn main() {
             }
             _ => Arc::new(SqliteStore::open(dir.path(), &cfg).unwrap()),
         };
-        let metrics = Arc::new(StoreMetrics::new(store.name()));
-        let writer = Writer::start(store.clone(), &cfg, metrics.clone()).unwrap();
-        let h = writer.handle();
         let t = Instant::now();
-        for e in events.iter().cloned() {
-            h.write(e).await.unwrap();
+        let cpu = cpu_seconds();
+        if direct {
+            for chunk in events.chunks(batch) {
+                store.write_events(chunk, WriteMode::Fresh).await.unwrap();
+            }
+        } else {
+            let metrics = Arc::new(StoreMetrics::new(store.name()));
+            let writer = Writer::start(store.clone(), &cfg, metrics.clone()).unwrap();
+            let h = writer.handle();
+            for e in events.iter().cloned() {
+                h.write(e).await.unwrap();
+            }
+            drop(h);
+            writer.shutdown().await;
+            assert_eq!(
+                metrics.rows_written.load(Relaxed),
+                rows,
+                "every row written, none spooled"
+            );
         }
-        drop(h);
-        writer.shutdown().await;
         let secs = t.elapsed().as_secs_f64();
-        assert_eq!(
-            metrics.rows_written.load(Relaxed),
-            rows,
-            "every row written, none spooled"
-        );
+        let cpu = cpu_seconds() - cpu;
         let all = EventQuery::new(Scope::All);
         let stored = store.count(Table::Events, &all).await.unwrap()
             + store.count(Table::Flows, &all).await.unwrap();
@@ -117,9 +144,11 @@ async fn main() {
                 0
             };
         println!(
-            "| {} | {rows} | {batch} | {secs:.2} | {:.0} | {:.0} |",
+            "| {} | {} | {rows} | {batch} | {secs:.2} | {:.0} | {:.0} | {:.0} |",
             store.name(),
+            if direct { "store alone" } else { "writer" },
             rows as f64 / secs,
+            rows as f64 / cpu,
             bytes as f64 / rows as f64
         );
         if backend == "clickhouse" && std::env::var_os("NCSOC_BENCH_KEEP_DB").is_none() {

@@ -101,9 +101,10 @@ impl FromColumn for Option<[u8; 16]> {
 /// `row`. Their indexes are the unique id (deduplication of retried batches) and
 /// (sector, time): both take keys nearly in arrival order, so a batch dirties few pages.
 /// Addresses are not indexed per row — random keys would dirty a B-tree page per insert —
-/// but summarised: `*_addr_hours` holds one (hour, address, sector) entry for every address
-/// seen as source or destination in that hour, so an address search seeks the hours and
-/// sectors where it appeared and reads only those ranges of the (sector, time) index.
+/// but summarised: `*_addr_hours` holds one (hour, network, sector) entry for every network
+/// ([`summary_prefix`]) seen as source or destination in that hour, so an address search
+/// seeks the hours and sectors where its network appeared and reads only those ranges of
+/// the (sector, time) index.
 pub fn schema_sql() -> String {
     let mut sql = String::new();
     for table in ["events", "flows"] {
@@ -235,6 +236,19 @@ impl SqliteStore {
     }
 }
 
+/// The network an address is summarised under: its /24 for IPv4 (stored v4-mapped), its
+/// /64 for IPv6. A summary entry per network rather than per address keeps the summaries
+/// small when many hosts of one network talk in the same hour (scans, clients behind one
+/// prefix); a search reads the hours of the networks its range overlaps, then filters
+/// the exact addresses on the rows.
+fn summary_prefix(ip: [u8; 16]) -> [u8; 16] {
+    let v4 = ip[..12] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+    let keep = if v4 { 15 } else { 8 };
+    let mut p = ip;
+    p[keep..].fill(0);
+    p
+}
+
 /// Stores rows in their tables (by [`EventRowRef::is_flow`]) and their addresses in the
 /// hour summaries, inside the caller's transaction.
 fn insert_rows(tx: &rusqlite::Transaction<'_>, rows: &[EventRowRef<'_>]) -> rusqlite::Result<()> {
@@ -264,7 +278,7 @@ fn insert_rows(tx: &rusqlite::Transaction<'_>, rows: &[EventRowRef<'_>]) -> rusq
         ])?;
         let hour = row.ts.div_euclid(HOUR_NANOS);
         for ip in [row.src_ip, row.dst_ip].into_iter().flatten() {
-            addrs.push((is_flow, hour, ip, row.sector));
+            addrs.push((is_flow, hour, summary_prefix(ip), row.sector));
         }
     }
     addrs.sort_unstable();
@@ -390,8 +404,8 @@ impl Select {
                    AND e.ts < (hs.hour + 1) * {HOUR_NANOS}",
                 table.name()
             );
-            params.push(SqlValue::Blob(lo.to_vec()));
-            params.push(SqlValue::Blob(hi.to_vec()));
+            params.push(SqlValue::Blob(summary_prefix(lo).to_vec()));
+            params.push(SqlValue::Blob(summary_prefix(hi).to_vec()));
             conds.push("((e.src_ip BETWEEN ? AND ?) OR (e.dst_ip BETWEEN ? AND ?))".into());
             for _ in 0..2 {
                 cond_params.push(SqlValue::Blob(lo.to_vec()));
