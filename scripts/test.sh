@@ -16,6 +16,10 @@ section "System packages"
 extra=()
 command -v pkg-config >/dev/null || extra+=(pkg-config)
 [[ $(dpkg-query -W -f='${Status}' build-essential 2>/dev/null) == *'ok installed'* ]] || extra+=(build-essential)
+# The intake tests send with real clients: util-linux logger, curl, openssl, gzip.
+command -v logger >/dev/null || extra+=(bsdutils)
+command -v openssl >/dev/null || extra+=(openssl)
+command -v gzip >/dev/null || extra+=(gzip)
 "$clickhouse" install ${extra[@]+"${extra[@]}"}
 command -v cargo >/dev/null || { echo "cargo not found; install Rust from https://rustup.rs" >&2; exit 1; }
 

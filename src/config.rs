@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::{bail, Context};
+use ncsoc_collectors::IntakeConfig;
 use ncsoc_store::StoreConfig;
 use serde::Deserialize;
 
@@ -17,6 +18,7 @@ use serde::Deserialize;
 pub struct Config {
     pub server: ServerConfig,
     pub store: StoreConfig,
+    pub intake: IntakeConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,6 +76,7 @@ impl Config {
                 anyhow::anyhow!("config key `{at}`: {}", e.into_inner())
             })?;
         config.store.validate()?;
+        config.intake.validate().map_err(anyhow::Error::msg)?;
         Ok(config)
     }
 }
@@ -125,6 +128,36 @@ mod tests {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("ncsoc.example.toml");
         let c = Config::load(Some(&p), env(&[])).unwrap();
         assert_eq!(c.store.batch_size, StoreConfig::default().batch_size);
+        assert_eq!(c.intake.syslog.len(), 2);
+        assert_eq!(c.intake.hec.as_ref().map(|h| h.tokens.len()), Some(1));
+    }
+
+    #[test]
+    fn intake_mistakes_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        for (text, needle) in [
+            (
+                "[[intake.syslog]]\nprotocol = \"tls\"\nlisten = \"127.0.0.1:1\"\nsector = \"a\"\nsource = \"b\"\n",
+                "tls_cert",
+            ),
+            (
+                "[[intake.syslog]]\nprotocol = \"udp\"\nlisten = \"127.0.0.1:1\"\nsector = \"a\"\nsource = \"b\"\nallowed_senders = [\"10.0.0.0/40\"]\n",
+                "intake.syslog[0].allowed_senders",
+            ),
+            (
+                "[intake.hec]\nlisten = \"127.0.0.1:1\"\n[[intake.hec.tokens]]\nname = \"t\"\ntoken_sha256 = \"secret\"\nsector = \"a\"\nsource = \"b\"\n",
+                "token_sha256",
+            ),
+            (
+                "[[intake.syslog]]\nprotocol = \"udp\"\nlisten = \"127.0.0.1:1\"\nsector = \"a\"\nsource = \"b\"\nformat = \"xml\"\n",
+                "unknown format",
+            ),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let err = format!("{:#}", Config::load(Some(&p), env(&[])).unwrap_err());
+            assert!(err.contains(needle), "{err}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `ncsoc`: the command line, wiring the crates together.
 
 mod config;
+mod parse;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,6 +39,22 @@ enum Command {
         #[arg(long)]
         store: Option<String>,
     },
+    /// Parse log lines from stdin: one normalised event per line as JSON on stdout; a line
+    /// that does not parse gives a JSON error record on stderr, and the rest go on.
+    Parse {
+        /// auto (per line), syslog, cef, leef, json, eve or zeek.
+        #[arg(long, default_value = "auto")]
+        format: String,
+        /// The sector the events belong to (`ncsoc.sector`).
+        #[arg(long, default_value = "unassigned")]
+        sector: String,
+        /// The source recorded on the events (`ncsoc.source`).
+        #[arg(long, default_value = "stdin")]
+        source: String,
+        /// UTC offset in minutes of RFC 3164 timestamps, which carry no zone.
+        #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+        utc_offset_minutes: i32,
+    },
     /// Check a configuration file and print the effective settings (secrets hidden).
     CheckConfig {
         #[arg(long, short)]
@@ -60,6 +77,12 @@ fn main() -> anyhow::Result<()> {
                 .build()?
                 .block_on(serve(cfg))
         }
+        Command::Parse {
+            format,
+            sector,
+            source,
+            utc_offset_minutes,
+        } => parse::run(&format, &sector, &source, utc_offset_minutes),
         Command::CheckConfig { config } => {
             let mut cfg = Config::load(config.as_deref(), std::env::vars())?;
             if !cfg.store.clickhouse.password.is_empty() {
@@ -90,6 +113,16 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(backend = store.name(), data_dir = %cfg.store.data_dir.display(), "store open");
     let metrics = Arc::new(StoreMetrics::new(store.name()));
     let writer = Writer::start(store.clone(), &cfg.store, metrics.clone())?;
+    let intake_metrics = Arc::new(ncsoc_collectors::IntakeMetrics::default());
+    let listeners = ncsoc_collectors::Listeners::start(
+        &cfg.intake,
+        ncsoc_collectors::Intake {
+            writer: writer.handle(),
+            metrics: intake_metrics.clone(),
+        },
+    )
+    .await
+    .context("starting the intake listeners")?;
 
     let retention = if cfg.store.retention_days > 0 {
         let (store, days) = (store.clone(), i64::from(cfg.store.retention_days));
@@ -109,7 +142,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
 
     let state = ncsoc_api::AppState {
         store: store.clone(),
-        metrics: vec![metrics.clone()],
+        metrics: vec![
+            metrics.clone(),
+            Arc::new(move |out: &mut String| intake_metrics.render(out)),
+        ],
         started: Instant::now(),
     };
     ncsoc_api::serve(
@@ -120,7 +156,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     .await
     .with_context(|| format!("serving HTTP on {}", cfg.server.listen))?;
 
-    tracing::info!("shutting down: flushing the store writer");
+    tracing::info!("shutting down: closing the listeners, flushing the store writer");
+    listeners.stop().await;
     if let Some(r) = retention {
         r.abort();
     }

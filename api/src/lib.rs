@@ -18,6 +18,13 @@ pub trait RenderMetrics: Send + Sync {
     fn render(&self, out: &mut String);
 }
 
+/// Any renderer given as a closure (for metrics of crates this one does not know).
+impl<F: Fn(&mut String) + Send + Sync> RenderMetrics for F {
+    fn render(&self, out: &mut String) {
+        self(out)
+    }
+}
+
 impl RenderMetrics for StoreMetrics {
     fn render(&self, out: &mut String) {
         StoreMetrics::render(self, out)

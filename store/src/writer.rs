@@ -39,6 +39,15 @@ pub struct WriterHandle {
     metrics: Arc<StoreMetrics>,
 }
 
+/// Why [`WriterHandle::try_write_acked`] did not take the events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TryWriteError {
+    #[error("the store writer is pushed back")]
+    Full,
+    #[error("the store writer has stopped")]
+    Closed,
+}
+
 /// The writer closed: ncsoc is shutting down.
 #[derive(Debug, thiserror::Error)]
 #[error("the store writer has stopped")]
@@ -64,6 +73,24 @@ impl WriterHandle {
         done.await.map_err(|_| Closed)
     }
 
+    /// Like [`WriterHandle::write_acked`], but refuses at once instead of waiting when
+    /// the writer is pushed back; the receiver resolves when the events are durable.
+    pub fn try_write_acked(
+        &self,
+        events: Vec<Event>,
+    ) -> Result<oneshot::Receiver<()>, TryWriteError> {
+        let (ack, done) = oneshot::channel();
+        let n = events.len() as u64;
+        self.tx
+            .try_send(Msg::Events(events, Some(ack)))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => TryWriteError::Full,
+                mpsc::error::TrySendError::Closed(_) => TryWriteError::Closed,
+            })?;
+        self.metrics.queued_rows.fetch_add(n, Relaxed);
+        Ok(done)
+    }
+
     pub async fn dead_letter(&self, letter: DeadLetter) -> Result<(), Closed> {
         self.tx
             .send(Msg::DeadLetter(letter))
@@ -76,6 +103,11 @@ impl WriterHandle {
         let (ack, done) = oneshot::channel();
         self.tx.send(Msg::Flush(ack)).await.map_err(|_| Closed)?;
         done.await.map_err(|_| Closed)
+    }
+
+    /// Whether the writer's queue is full right now (the store is slower than intake).
+    pub fn is_pushed_back(&self) -> bool {
+        self.tx.capacity() == 0
     }
 
     pub fn metrics(&self) -> &Arc<StoreMetrics> {

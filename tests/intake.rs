@@ -1,0 +1,516 @@
+//! Intake as departments use it: the real `ncsoc serve`, fed by real clients — util-linux
+//! `logger` over UDP and TCP (both framings), a rustls client for syslog over TLS, and
+//! `curl` for the HEC-compatible HTTP intake — then the stored events read back from the
+//! embedded store after a clean stop.
+
+mod common;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{free_port, get, Server};
+use ncsoc_store::{EventQuery, Scope, Store, StoreConfig, Table};
+
+const HEC_TOKEN: &str = "3f1e6c52-energy-transport-token";
+
+fn sha256_hex(s: &str) -> String {
+    let out = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(s.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("sha256sum");
+    String::from_utf8(out.stdout).unwrap()[..64].to_string()
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A self-signed certificate for 127.0.0.1 (openssl), returned as (cert, key) paths.
+fn make_cert(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=ncsoc-test"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(ok.success(), "openssl could not make a test certificate");
+    (cert, key)
+}
+
+/// The value of one Prometheus sample line starting with `prefix`.
+fn metric(addr: SocketAddr, prefix: &str) -> u64 {
+    let (_, body) = get(addr, "/metrics").unwrap();
+    body.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `curl` with the HEC token; returns (status, body).
+fn curl(url: &str, args: &[&str], body: &[u8]) -> (u16, String) {
+    let mut child = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            "-X",
+            "POST",
+            "--data-binary",
+            "@-",
+        ])
+        .args(args)
+        .arg(url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("curl");
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut child = Command::new("gzip")
+        .arg("-c")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("gzip");
+    let mut stdin = child.stdin.take().unwrap();
+    let data = data.to_vec();
+    let feeder = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap().unwrap();
+    out.stdout
+}
+
+fn logger(args: &[&str], msg: &str) {
+    let ok = Command::new("logger")
+        .args(args)
+        .arg(msg)
+        .status()
+        .expect("logger");
+    assert!(ok.success(), "logger {args:?} failed");
+}
+
+/// Syslog over TLS with rustls, trusting only the test certificate; octet-counted frames.
+fn send_tls(addr: SocketAddr, cert: &Path, frames: &[&str]) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = ServerName::IpAddress(addr.ip().into());
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let sock = TcpStream::connect(addr).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    for f in frames {
+        write!(tls, "{} {f}", f.len()).unwrap();
+    }
+    tls.flush().unwrap();
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+    // Read until the server closes too: closing with its session tickets unread would
+    // reset the connection and could discard the frames before the server reads them.
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut tls, &mut rest);
+}
+
+async fn stored(dir: &Path) -> Arc<dyn Store> {
+    let cfg = StoreConfig {
+        data_dir: dir.to_path_buf(),
+        ..StoreConfig::default()
+    };
+    ncsoc_store::open(&cfg).await.unwrap()
+}
+
+async fn count(store: &Arc<dyn Store>, table: Table, sector: &str) -> u64 {
+    let mut q = EventQuery::new(Scope::All);
+    q.sector = Some(sector.into());
+    store.count(table, &q).await.unwrap()
+}
+
+#[test]
+fn syslog_and_hec_from_real_clients_land_in_their_sectors() {
+    for tool in ["logger", "curl", "openssl", "gzip", "sha256sum"] {
+        if !have(tool) {
+            eprintln!("SKIP: `{tool}` is not installed (the README's test set-up installs it)");
+            return;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (cert, key) = make_cert(dir.path());
+    let (udp, tcp, tls, fenced, hec) = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    );
+    let config = dir.path().join("ncsoc.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[store]
+batch_max_delay_ms = 50
+
+[[intake.syslog]]
+protocol = "udp"
+listen = "127.0.0.1:{udp}"
+sector = "energy"
+source = "energy-siem"
+
+[[intake.syslog]]
+protocol = "tcp"
+listen = "127.0.0.1:{tcp}"
+sector = "finance"
+source = "finance-siem"
+max_frame_bytes = 1024
+
+[[intake.syslog]]
+protocol = "tls"
+listen = "127.0.0.1:{tls}"
+sector = "health"
+source = "health-cert"
+tls_cert = "{cert}"
+tls_key = "{key}"
+
+[[intake.syslog]]
+protocol = "tcp"
+listen = "127.0.0.1:{fenced}"
+sector = "government"
+source = "gov-siem"
+allowed_senders = ["192.0.2.0/24"]
+
+[intake.hec]
+listen = "127.0.0.1:{hec}"
+
+[[intake.hec.tokens]]
+name = "transport"
+token_sha256 = "{digest}"
+sector = "transport"
+source = "transport-siem"
+"#,
+            cert = cert.display(),
+            key = key.display(),
+            digest = sha256_hex(HEC_TOKEN),
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(&["--config", config.to_str().unwrap()], &data, &[]);
+    let addr = server.addr;
+
+    // UDP and TCP (non-transparent framing, then octet counting) with util-linux logger.
+    let udp_port = udp.to_string();
+    let tcp_port = tcp.to_string();
+    for i in 0..3 {
+        logger(
+            &[
+                "-n",
+                "127.0.0.1",
+                "-P",
+                &udp_port,
+                "-d",
+                "--rfc5424",
+                "-t",
+                "scada",
+            ],
+            &format!("udp breaker trip {i}"),
+        );
+    }
+    logger(
+        &[
+            "-n",
+            "127.0.0.1",
+            "-P",
+            &tcp_port,
+            "-T",
+            "--rfc3164",
+            "-t",
+            "core-banking",
+        ],
+        "tcp newline-framed login failure",
+    );
+    logger(
+        &[
+            "-n",
+            "127.0.0.1",
+            "-P",
+            &tcp_port,
+            "-T",
+            "--octet-count",
+            "--rfc5424",
+            "-t",
+            "core-banking",
+        ],
+        "tcp octet-counted login failure",
+    );
+    // One frame over the TCP listener's 1 KiB limit: cut, counted, dead-lettered.
+    logger(
+        &[
+            "-n",
+            "127.0.0.1",
+            "-P",
+            &tcp_port,
+            "-T",
+            "--octet-count",
+            "--size",
+            "4096",
+            "-t",
+            "x",
+        ],
+        &"A".repeat(2000),
+    );
+    // A CEF line forwarded over syslog TCP.
+    logger(
+        &[
+            "-n",
+            "127.0.0.1",
+            "-P",
+            &tcp_port,
+            "-T",
+            "--rfc3164",
+            "-t",
+            "fw",
+        ],
+        "CEF:0|Acme|Firewall|1.0|100|Blocked|5|src=192.0.2.7 dst=10.0.0.1",
+    );
+    // TLS with octet-counted RFC 5424 frames.
+    send_tls(
+        SocketAddr::from(([127, 0, 0, 1], tls)),
+        &cert,
+        &[
+            "<38>1 2026-11-27T04:00:00Z ehr-db sshd 411 - - tls accepted publickey for admin",
+            "<38>1 2026-11-27T04:00:01Z ehr-db sshd 411 - - tls session closed",
+        ],
+    );
+    // A sender outside the allowed CIDRs is refused.
+    let _ = TcpStream::connect(("127.0.0.1", fenced)).map(|mut s| s.write_all(b"<13>refused\n"));
+
+    // HEC: concatenated events (string and object), gzip, a sector in the body that the
+    // token overrides, and a channel with acknowledgements.
+    let hec_base = format!("http://127.0.0.1:{hec}");
+    let auth = format!("Authorization: Splunk {HEC_TOKEN}");
+    let body = br#"{"time": 1764216000.5, "host": "rail-gw", "sourcetype": "syslog", "event": "<13>Nov 27 04:00:00 rail-gw signal: interlock override"}
+{"time": "1764216001", "event": {"msg": "points failure", "ncsoc.sector": "energy"}, "fields": {"line": "north"}}"#;
+    let (code, resp) = curl(
+        &format!("{hec_base}/services/collector/event"),
+        &["-H", &auth, "-H", "Content-Encoding: gzip"],
+        &gzip(body),
+    );
+    assert_eq!(code, 200, "{resp}");
+    assert!(resp.contains(r#""code":0"#), "{resp}");
+    let (code, resp) = curl(
+        &format!("{hec_base}/services/collector/raw?channel=7a1c6f4e-0000-4000-8000-000000000001"),
+        &["-H", &auth],
+        b"<14>Nov 27 04:00:02 depot-7 ticketing: fare gate offline\n<14>Nov 27 04:00:03 depot-7 ticketing: fare gate online\n",
+    );
+    assert_eq!(code, 200, "{resp}");
+    let ack_id: u64 = serde_json::from_str::<serde_json::Value>(&resp).unwrap()["ackId"]
+        .as_u64()
+        .unwrap();
+    wait_for("the HEC ack", || {
+        let (code, resp) = curl(
+            &format!(
+                "{hec_base}/services/collector/ack?channel=7a1c6f4e-0000-4000-8000-000000000001"
+            ),
+            &["-H", &auth],
+            format!(r#"{{"acks":[{ack_id}]}}"#).as_bytes(),
+        );
+        code == 200 && resp.contains(&format!(r#""{ack_id}":true"#))
+    });
+    // No token, a wrong token, and a malformed body.
+    let (code, _) = curl(&format!("{hec_base}/services/collector/event"), &[], b"{}");
+    assert_eq!(code, 401);
+    let (code, _) = curl(
+        &format!("{hec_base}/services/collector/event"),
+        &["-H", "Authorization: Splunk not-the-token"],
+        br#"{"event":"x"}"#,
+    );
+    assert_eq!(code, 403);
+    let (code, resp) = curl(
+        &format!("{hec_base}/services/collector/event"),
+        &["-H", &auth],
+        br#"{"event":"kept before the bad one"}{"event": nope"#,
+    );
+    assert_eq!(code, 400, "{resp}");
+    assert!(resp.contains(r#""invalid-event-number":1"#), "{resp}");
+    let (code, resp) = get(
+        SocketAddr::from(([127, 0, 0, 1], hec)),
+        "/services/collector/health",
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{resp}");
+
+    // Everything counted per source on /metrics.
+    let dump = || {
+        let (_, body) = get(addr, "/metrics").unwrap();
+        body.lines()
+            .filter(|l| l.starts_with("ncsoc_intake"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    eprintln!("metrics:\n{}", dump());
+    wait_for("udp messages", || {
+        metric(
+            addr,
+            r#"ncsoc_intake_parsed_total{listener="syslog_udp",sector="energy",source="energy-siem"}"#,
+        ) == 3
+    });
+    wait_for("tcp messages", || {
+        metric(
+            addr,
+            r#"ncsoc_intake_parsed_total{listener="syslog_tcp",sector="finance",source="finance-siem"}"#,
+        ) == 2
+    });
+    wait_for("tls messages", || {
+        metric(
+            addr,
+            r#"ncsoc_intake_parsed_total{listener="syslog_tls",sector="health",source="health-cert"}"#,
+        ) == 2
+    });
+    assert_eq!(
+        metric(
+            addr,
+            r#"ncsoc_intake_rejected_total{listener="syslog_tcp",sector="finance",source="finance-siem"}"#
+        ),
+        2
+    );
+    assert_eq!(metric(addr, "ncsoc_intake_frames_too_long_total"), 1);
+    wait_for("the refused sender", || {
+        metric(addr, "ncsoc_intake_senders_refused_total") == 1
+    });
+    assert_eq!(metric(addr, "ncsoc_intake_hec_unauthorized_total"), 2);
+    assert_eq!(
+        metric(
+            addr,
+            r#"ncsoc_intake_parsed_total{listener="hec",sector="transport",source="transport-siem"}"#
+        ),
+        5
+    );
+
+    let (status, log) = server.stop("-TERM");
+    assert!(status.success(), "{log}");
+    assert!(!log.contains(HEC_TOKEN), "the token must never be logged");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = stored(&data).await;
+        assert_eq!(count(&store, Table::Events, "energy").await, 3);
+        assert_eq!(count(&store, Table::Events, "finance").await, 2);
+        assert_eq!(count(&store, Table::Events, "health").await, 2);
+        assert_eq!(count(&store, Table::Events, "government").await, 0);
+        assert_eq!(count(&store, Table::Events, "transport").await, 5);
+
+        let mut q = EventQuery::new(Scope::Sectors(vec!["transport".into()]));
+        q.limit = 10;
+        let events = store.search(Table::Events, &q).await.unwrap();
+        let override_event = events
+            .iter()
+            .find(|e| e.fields.host_name.as_deref() == Some("rail-gw"))
+            .expect("the HEC string event");
+        assert_eq!(
+            override_event.timestamp.to_rfc3339(),
+            "2025-11-27T04:00:00.500Z"
+        );
+        assert_eq!(
+            override_event
+                .extra
+                .get("hec.sourcetype")
+                .and_then(|v| v.as_str()),
+            Some("syslog")
+        );
+        // The body claimed `energy`; the token's sector wins.
+        assert!(events
+            .iter()
+            .all(|e| e.sector == "transport" && e.source == "transport-siem"));
+        assert!(events
+            .iter()
+            .any(|e| e.extra.get("labels.line").and_then(|v| v.as_str()) == Some("north")));
+
+        let mut q = EventQuery::new(Scope::Sectors(vec!["health".into()]));
+        q.limit = 10;
+        let health = store.search(Table::Events, &q).await.unwrap();
+        assert_eq!(
+            health[0].fields.message.as_deref(),
+            Some("tls accepted publickey for admin")
+        );
+        assert_eq!(health[0].fields.host_name.as_deref(), Some("ehr-db"));
+
+        // The dead letters keep the raw bytes and the reason.
+        let letters = store
+            .dead_letters(&EventQuery::new(Scope::All))
+            .await
+            .unwrap();
+        let long = letters
+            .iter()
+            .find(|d| d.sector == "finance")
+            .expect("the long frame");
+        assert!(long.reason.contains("limit of 1024"), "{}", long.reason);
+        assert_eq!(long.raw.len(), 1024);
+        let bad = letters
+            .iter()
+            .find(|d| d.sector == "transport")
+            .expect("the bad HEC body");
+        assert!(
+            bad.raw.starts_with(br#"{"event": nope"#),
+            "{:?}",
+            String::from_utf8_lossy(&bad.raw)
+        );
+    });
+}
