@@ -514,3 +514,123 @@ source = "transport-siem"
         );
     });
 }
+
+/// A store that cannot keep up: with SQLite locked by another process the writer spools,
+/// the spool fills, and the HTTP intake answers 503 with `Retry-After` instead of taking
+/// more. Everything it acknowledged is stored once the lock goes, exactly once.
+#[test]
+fn a_stalled_store_pushes_hec_back_and_loses_nothing_acknowledged() {
+    for tool in ["curl", "sha256sum"] {
+        if !have(tool) {
+            eprintln!("SKIP: `{tool}` is not installed (the README's test set-up installs it)");
+            return;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let hec = free_port();
+    let config = dir.path().join("ncsoc.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[store]
+batch_size = 200
+batch_max_delay_ms = 20
+channel_capacity = 4
+
+[store.sqlite]
+busy_timeout_ms = 50
+
+[store.spool]
+max_bytes = 1048576
+retry_interval_ms = 100
+
+[intake.hec]
+listen = "127.0.0.1:{hec}"
+
+[[intake.hec.tokens]]
+name = "finance"
+token_sha256 = "{digest}"
+sector = "finance"
+source = "finance-siem"
+"#,
+            digest = sha256_hex(HEC_TOKEN),
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(&["--config", config.to_str().unwrap()], &data, &[]);
+    let base = format!("http://127.0.0.1:{hec}/services/collector");
+    let auth = format!("Authorization: Splunk {HEC_TOKEN}");
+    let channel = "9d1f0e2a-5b6c-4d7e-8f90-123456789abc";
+
+    // Another process takes the database's write lock and holds it.
+    let lock = rusqlite::Connection::open(data.join("ncsoc.db")).unwrap();
+    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    let mut acked: Vec<(u64, usize)> = Vec::new(); // (ack id, events in the request)
+    let mut busy = None;
+    for r in 0..400 {
+        let body: String = (0..250)
+            .map(|i| {
+                format!(
+                    r#"{{"time": {}, "event": "<14>Nov 27 04:00:00 bank-gw auth: request {r} event {i} failed login for user{i}"}}"#,
+                    1_764_216_000 + r * 1000 + i
+                )
+            })
+            .collect();
+        let (code, resp) = curl(
+            &format!("{base}/event?channel={channel}"),
+            &["-H", &auth],
+            body.as_bytes(),
+        );
+        match code {
+            200 => {
+                let v: serde_json::Value = serde_json::from_str(&resp).unwrap();
+                acked.push((v["ackId"].as_u64().unwrap(), 250));
+            }
+            503 => {
+                busy = Some(resp);
+                break;
+            }
+            other => panic!("unexpected status {other}: {resp}"),
+        }
+    }
+    let busy = busy.expect("the intake never pushed back");
+    assert!(busy.contains(r#""code":9"#), "{busy}");
+    let (code, _) = get(
+        SocketAddr::from(([127, 0, 0, 1], hec)),
+        "/services/collector/health",
+    )
+    .unwrap();
+    assert_eq!(code, 503, "health reports the push-back");
+    assert!(metric(server.addr, "ncsoc_intake_hec_busy_total") >= 1);
+    assert!(!acked.is_empty());
+
+    // Nothing is acknowledged while it is not durable... and everything is once the lock goes.
+    lock.execute_batch("COMMIT").unwrap();
+    drop(lock);
+    let ids: Vec<String> = acked.iter().map(|(id, _)| id.to_string()).collect();
+    let mut pending: std::collections::HashSet<u64> = acked.iter().map(|(id, _)| *id).collect();
+    wait_for("every ack", || {
+        let (code, resp) = curl(
+            &format!("{base}/ack?channel={channel}"),
+            &["-H", &auth],
+            format!(r#"{{"acks":[{}]}}"#, ids.join(",")).as_bytes(),
+        );
+        assert_eq!(code, 200, "{resp}");
+        let v: serde_json::Value = serde_json::from_str(&resp).unwrap();
+        pending.retain(|id| v["acks"][id.to_string()] != serde_json::Value::Bool(true));
+        pending.is_empty()
+    });
+    let (status, log) = server.stop("-TERM");
+    assert!(status.success(), "{log}");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let stored_events = rt.block_on(async {
+        let store = stored(&data).await;
+        count(&store, Table::Events, "finance").await
+    });
+    let sent: usize = acked.iter().map(|(_, n)| n).sum();
+    assert_eq!(stored_events, sent as u64);
+}
