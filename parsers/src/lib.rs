@@ -3,4 +3,5 @@
 //! panicking and within configured bounds. The formats arrive with the intake and flow
 //! issues; this crate fixes where they live and what they may depend on.
 
+pub mod json;
 pub mod syslog;
