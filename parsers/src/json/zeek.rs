@@ -3,7 +3,7 @@
 //! # Mapping (both forms)
 //!
 //! - `ts` (epoch seconds, or ISO 8601 when Zeek writes JSON with `iso8601` timestamps) →
-//!   `@timestamp`; `uid` → `zeek.session_id`; `id.orig_h`/`id.orig_p` →
+//!   `@timestamp` (the receive time when `ts` was cut out); `uid` → `zeek.session_id`; `id.orig_h`/`id.orig_p` →
 //!   `source.ip`/`source.port`, `id.resp_h`/`id.resp_p` → `destination.*`; `proto` →
 //!   `network.transport`; `community_id` → `network.community_id`.
 //! - `event.module: zeek`, `event.dataset: zeek.<log>`, `event.kind` (`alert` for notice and
@@ -334,9 +334,10 @@ impl Mapper for ZeekMapper {
         Ok(())
     }
 
-    fn finish(self, e: &mut Event, _ctx: &Context) -> Result<(), Error> {
+    fn finish(self, e: &mut Event, ctx: &Context) -> Result<(), Error> {
         if !self.has_ts {
-            return Err(field_error("ts", "missing"));
+            // zeek-cut output may leave `ts` out: the receive time stands in.
+            e.timestamp = ctx.now;
         }
         let name = self.log.name();
         let f = &mut e.fields;
@@ -562,7 +563,8 @@ impl TsvReader {
                 format!("invalid UTF-8 at byte {}", e.valid_up_to()),
             )
         })?;
-        if let Some(header) = text.strip_prefix('#') {
+        // Some writers indent the first header line; a row never starts with blanks.
+        if let Some(header) = text.trim_start_matches([' ', '\t']).strip_prefix('#') {
             self.header(header).map_err(|r| err(self.line, r))?;
             return Ok(None);
         }
