@@ -1,1 +1,164 @@
-fn main() {}
+//! JSON intake throughput: parse + normalise to ECS events, one core.
+//!
+//! Inputs are real logs from `../shared/testdata` (read at run time, never copied):
+//! the slips Suricata EVE capture (5,000 lines: flow, alert, dns, http, fileinfo,
+//! anomaly, tls), its slices per event type, ECS documents made by normalising those EVE
+//! lines (dotted keys, as another ncsoc or an Elastic pipeline would forward them), the
+//! slips Zeek conn JSON log and Zeek TSV conn logs. Without the test data a small built-in
+//! sample stands in (and the figures are not comparable).
+//!
+//! Throughput is bytes of input per second; events per second = bytes/s ÷ the average line
+//! length printed for each input.
+//!
+//! `cargo bench -p ncsoc-parsers --bench json -- --warm-up-time 1 --measurement-time 3`
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ncsoc_model::Timestamp;
+use ncsoc_parsers::json::{Context, JsonParser, TsvReader};
+
+const SAMPLE_EVE: &[&str] = &[
+    r#"{"timestamp":"2021-06-06T15:57:37.272281+0200","flow_id":445348883402532,"event_type":"flow","src_ip":"192.168.1.132","src_port":1900,"dest_ip":"192.168.1.129","dest_port":44232,"proto":"UDP","app_proto":"failed","flow":{"pkts_toserver":12,"pkts_toclient":0,"bytes_toserver":4056,"bytes_toclient":0,"start":"2021-06-06T16:38:55.855844+0200","end":"2021-06-06T16:38:56.963027+0200","age":1,"state":"new","reason":"timeout","alerted":false},"host":"sensor"}"#,
+    r#"{"timestamp":"2021-06-06T15:59:46.457984+0200","flow_id":1374195536821504,"pcap_cnt":313,"event_type":"alert","src_ip":"78.36.196.213","src_port":51698,"dest_ip":"192.168.1.129","dest_port":445,"proto":"TCP","alert":{"action":"allowed","gid":1,"signature_id":2403388,"rev":66418,"signature":"ET CINS Active Threat Intelligence Poor Reputation IP group 89","category":"Misc Attack","severity":2},"flow":{"pkts_toserver":1,"pkts_toclient":0,"bytes_toserver":60,"bytes_toclient":0,"start":"2021-06-06T15:59:46.457984+0200"},"host":"sensor"}"#,
+];
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata")
+}
+
+fn read_lines(rel: &str) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(testdata().join(rel)).ok()?;
+    Some(
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+fn ctx() -> Context {
+    Context {
+        sector: "energy".into(),
+        source: "bench".into(),
+        now: Timestamp::from_secs(1_700_000_000),
+        default_offset_secs: 0,
+    }
+}
+
+fn total(lines: &[String]) -> u64 {
+    lines.iter().map(|l| l.len() as u64 + 1).sum()
+}
+
+fn bench_json_lines(c: &mut Criterion, name: &str, lines: &[String], zeek_log: Option<&str>) {
+    if lines.is_empty() {
+        return;
+    }
+    let bytes = total(lines);
+    println!(
+        "{name}: {} lines, {bytes} bytes, {:.0} bytes/line",
+        lines.len(),
+        bytes as f64 / lines.len() as f64
+    );
+    let ctx = ctx();
+    let mut g = c.benchmark_group("json");
+    g.throughput(Throughput::Bytes(bytes));
+    g.bench_function(name, |b| {
+        let mut parser = JsonParser::new();
+        let mut buf = Vec::with_capacity(64 * 1024);
+        b.iter(|| {
+            let mut n = 0usize;
+            for line in lines {
+                buf.clear();
+                buf.extend_from_slice(line.as_bytes());
+                let e = match zeek_log {
+                    Some(log) => parser.parse_zeek(Some(log), &mut buf, &ctx),
+                    None => parser.parse(&mut buf, &ctx),
+                };
+                if let Ok(e) = e {
+                    n += e.extra.len();
+                    black_box(e);
+                }
+            }
+            n
+        })
+    });
+    g.finish();
+}
+
+fn bench_tsv(c: &mut Criterion, name: &str, text: &str) {
+    let bytes = text.len() as u64;
+    let rows = text.lines().filter(|l| !l.starts_with('#')).count();
+    println!(
+        "{name}: {rows} rows, {bytes} bytes, {:.0} bytes/row",
+        bytes as f64 / rows.max(1) as f64
+    );
+    let ctx = ctx();
+    let mut g = c.benchmark_group("json");
+    g.throughput(Throughput::Bytes(bytes));
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            let mut reader = TsvReader::new(Some("conn.log"));
+            let mut n = 0usize;
+            for line in text.lines() {
+                if let Ok(Some(e)) = reader.push_line(line.as_bytes(), &ctx) {
+                    n += e.extra.len();
+                    black_box(e);
+                }
+            }
+            n
+        })
+    });
+    g.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    let eve = read_lines("eve/slips/dataset/test6-malicious.suricata.json").unwrap_or_else(|| {
+        println!("SKIP real data: ../shared/testdata is absent; using a built-in sample");
+        SAMPLE_EVE.iter().map(|s| (*s).to_owned()).collect()
+    });
+    bench_json_lines(c, "eve_mix", &eve, None);
+    for ty in ["flow", "alert", "dns", "http"] {
+        let tag = format!("\"event_type\":\"{ty}\"");
+        let slice: Vec<String> = eve.iter().filter(|l| l.contains(&tag)).cloned().collect();
+        bench_json_lines(c, &format!("eve_{ty}"), &slice, None);
+    }
+
+    // ECS documents: the EVE lines normalised by ncsoc, with an `ecs.version`.
+    let ctx = ctx();
+    let mut parser = JsonParser::new();
+    let ecs: Vec<String> = eve
+        .iter()
+        .filter_map(|l| {
+            let mut buf = l.clone().into_bytes();
+            let mut e = parser.parse(&mut buf, &ctx).ok()?;
+            e.fields.original = None;
+            e.extra
+                .insert("ecs.version".into(), serde_json::Value::from("8.11.0"));
+            Some(e.to_json_string())
+        })
+        .collect();
+    bench_json_lines(c, "ecs_dotted", &ecs, None);
+
+    if let Some(conn) = read_lines("zeek/slips/dataset/test9-mixed-zeek-dir/conn.log") {
+        bench_json_lines(c, "zeek_conn_json", &conn, Some("conn.log"));
+    }
+    let mut tsv = String::new();
+    for rel in [
+        "zeek/slips/dataset/test10-mixed-zeek-dir/conn.log",
+        "zeek/slips/dataset/test18-malicious-ctu-sme-11-win/zeek-labeled/conn.log.labeled",
+        "zeek/slips/dataset/port-scans/horizontal/conn.log",
+    ] {
+        if let Ok(t) = std::fs::read_to_string(testdata().join(rel)) {
+            tsv.push_str(&t);
+            tsv.push('\n');
+        }
+    }
+    if !tsv.is_empty() {
+        bench_tsv(c, "zeek_conn_tsv", &tsv);
+    }
+}
+
+criterion_group!(json, benches);
+criterion_main!(json);

@@ -36,6 +36,8 @@
 //! [`FlowRecord`](ncsoc_model::FlowRecord): `flow.version = "suricata"`, start and end,
 //! sampling rate 1, the exported counts and the TCP flags seen.
 
+use std::borrow::Cow;
+
 use ncsoc_model::{Event, FlowRecord};
 use serde_json::Value;
 
@@ -53,8 +55,8 @@ pub fn parse_eve(line: &mut [u8], ctx: &Context) -> Result<ncsoc_model::Event, E
 
 #[derive(Default)]
 pub(crate) struct EveMapper {
-    event_type: Option<String>,
-    app_proto: Option<String>,
+    event_type: Option<Cow<'static, str>>,
+    app_proto: Option<Cow<'static, str>>,
     has_ts: bool,
     src_bytes: Option<u64>,
     dst_bytes: Option<u64>,
@@ -106,7 +108,7 @@ impl Mapper for EveMapper {
             }
             "proto" => {
                 if let Some(p) = leaf.as_str() {
-                    f.network_transport = Some(p.to_ascii_lowercase());
+                    f.network_transport = Some(lower(p).into_owned());
                     return Ok(());
                 }
                 if let Some(n) = leaf.to_text() {
@@ -129,12 +131,14 @@ impl Mapper for EveMapper {
             }
             "event_type" => {
                 if let Some(t) = leaf.as_str() {
-                    self.event_type = Some(t.to_ascii_lowercase());
+                    self.event_type = Some(lower(t));
+                    return Ok(());
                 }
             }
             "app_proto" => {
                 if let Some(t) = leaf.as_str() {
-                    self.app_proto = Some(t.to_ascii_lowercase());
+                    self.app_proto = Some(lower(t));
+                    return Ok(());
                 }
             }
             "host" => {
@@ -431,13 +435,56 @@ impl Mapper for EveMapper {
             }));
         }
         if let Some(et) = self.event_type {
-            put_ns(e, NS, "event_type", Value::String(et));
+            put_ns(e, NS, "event_type", Value::String(et.into_owned()));
         }
         if let Some(app) = self.app_proto {
-            put_ns(e, NS, "app_proto", Value::String(app));
+            put_ns(e, NS, "app_proto", Value::String(app.into_owned()));
         }
         Ok(())
     }
+}
+
+/// Lower case without allocating for the values Suricata writes.
+fn lower(s: &str) -> Cow<'static, str> {
+    const KNOWN: &[&str] = &[
+        "tcp",
+        "udp",
+        "icmp",
+        "ipv6-icmp",
+        "flow",
+        "alert",
+        "dns",
+        "http",
+        "tls",
+        "fileinfo",
+        "anomaly",
+        "stats",
+        "ssh",
+        "smtp",
+        "failed",
+        "netflow",
+        "http2",
+        "smb",
+        "ftp",
+        "krb5",
+        "dhcp",
+        "quic",
+        "rdp",
+        "snmp",
+        "sip",
+        "mqtt",
+        "tftp",
+        "ike",
+        "nfs",
+        "dcerpc",
+        "ldap",
+    ];
+    for k in KNOWN {
+        if s.eq_ignore_ascii_case(k) {
+            return Cow::Borrowed(k);
+        }
+    }
+    Cow::Owned(s.to_ascii_lowercase())
 }
 
 fn sum(a: Option<u64>, b: Option<u64>) -> Option<u64> {

@@ -682,32 +682,41 @@ pub fn epoch_to_ts(v: f64) -> Option<Timestamp> {
 
 pub fn parse_time_str(s: &str) -> Option<Timestamp> {
     let s = s.trim();
-    if let Ok(t) = Timestamp::parse_rfc3339(s) {
-        return Some(t);
-    }
     let b = s.as_bytes();
-    if b.len() < 19 || b.len() > 64 {
+    let n = b.len();
+    // `+hhmm` without the colon (Suricata, Wazuh): fixed up on the stack, tried first
+    // because it is the common case on the EVE hot path.
+    if (24..=60).contains(&n)
+        && matches!(b[n - 5], b'+' | b'-')
+        && b[n - 4..].iter().all(u8::is_ascii_digit)
+        && b[10] == b'T'
+    {
+        let mut fixed = [0u8; 64];
+        fixed[..n - 2].copy_from_slice(&b[..n - 2]);
+        fixed[n - 2] = b':';
+        fixed[n - 1..=n].copy_from_slice(&b[n - 2..]);
+        return std::str::from_utf8(&fixed[..=n])
+            .ok()
+            .and_then(|f| Timestamp::parse_rfc3339(f).ok());
+    }
+    if n < 19 || n > 64 {
         // Maybe an epoch number written as a string.
         return match s.parse::<i64>() {
             Ok(i) => epoch_int(i),
             Err(_) => s.parse::<f64>().ok().and_then(epoch_to_ts),
         };
     }
-    // `+hhmm` without the colon.
-    let n = b.len();
-    if n >= 24 && matches!(b[n - 5], b'+' | b'-') && b[n - 4..].iter().all(u8::is_ascii_digit) {
-        let mut fixed = String::with_capacity(n + 1);
-        fixed.push_str(s.get(..n - 2)?);
-        fixed.push(':');
-        fixed.push_str(s.get(n - 2..)?);
-        return Timestamp::parse_rfc3339(&fixed).ok();
+    if let Ok(t) = Timestamp::parse_rfc3339(s) {
+        return Some(t);
     }
     // No zone at all: UTC.
     if b.last().is_some_and(u8::is_ascii_digit) {
-        let mut fixed = String::with_capacity(n + 1);
-        fixed.push_str(s);
-        fixed.push('Z');
-        return Timestamp::parse_rfc3339(&fixed).ok();
+        let mut fixed = [0u8; 65];
+        fixed[..n].copy_from_slice(b);
+        fixed[n] = b'Z';
+        return std::str::from_utf8(&fixed[..=n])
+            .ok()
+            .and_then(|f| Timestamp::parse_rfc3339(f).ok());
     }
     None
 }
