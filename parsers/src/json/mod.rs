@@ -699,7 +699,7 @@ pub fn parse_time_str(s: &str) -> Option<Timestamp> {
             .ok()
             .and_then(|f| Timestamp::parse_rfc3339(f).ok());
     }
-    if n < 19 || n > 64 {
+    if !(19..=64).contains(&n) {
         // Maybe an epoch number written as a string.
         return match s.parse::<i64>() {
             Ok(i) => epoch_int(i),
