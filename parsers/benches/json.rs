@@ -10,14 +10,21 @@
 //! Throughput is bytes of input per second; events per second = bytes/s ÷ the average line
 //! length printed for each input.
 //!
+//! The allocator is mimalloc, as in the `ncsoc` binary. `id_from_parts` over the same
+//! bytes is measured alone too: every event's id hashes its whole line.
+//!
 //! `cargo bench -p ncsoc-parsers --bench json -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ncsoc_model::id::id_from_parts;
 use ncsoc_model::Timestamp;
 use ncsoc_parsers::json::{Context, JsonParser, TsvReader};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SAMPLE_EVE: &[&str] = &[
     r#"{"timestamp":"2021-06-06T15:57:37.272281+0200","flow_id":445348883402532,"event_type":"flow","src_ip":"192.168.1.132","src_port":1900,"dest_ip":"192.168.1.129","dest_port":44232,"proto":"UDP","app_proto":"failed","flow":{"pkts_toserver":12,"pkts_toclient":0,"bytes_toserver":4056,"bytes_toclient":0,"start":"2021-06-06T16:38:55.855844+0200","end":"2021-06-06T16:38:56.963027+0200","age":1,"state":"new","reason":"timeout","alerted":false},"host":"sensor"}"#,
@@ -119,6 +126,21 @@ fn benches(c: &mut Criterion) {
         SAMPLE_EVE.iter().map(|s| (*s).to_owned()).collect()
     });
     bench_json_lines(c, "eve_mix", &eve, None);
+    {
+        let mut g = c.benchmark_group("json");
+        g.throughput(Throughput::Bytes(total(&eve)));
+        g.bench_function("eve_mix_id_only", |b| {
+            b.iter(|| {
+                for line in &eve {
+                    black_box(id_from_parts(
+                        Timestamp::from_secs(1),
+                        &[b"bench", line.as_bytes()],
+                    ));
+                }
+            })
+        });
+        g.finish();
+    }
     for ty in ["flow", "alert", "dns", "http"] {
         let tag = format!("\"event_type\":\"{ty}\"");
         let slice: Vec<String> = eve.iter().filter(|l| l.contains(&tag)).cloned().collect();
