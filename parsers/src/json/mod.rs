@@ -16,7 +16,8 @@
 //!
 //! # Which format
 //!
-//! [`detect`] looks only at the top-level keys: `event_type` and `flow_id` → Suricata EVE;
+//! [`detect`] looks only at the top-level keys: `event_type` and `flow_id` → Suricata EVE
+//! (also `event_type` and `timestamp` with `src_ip`, `stats` or `anomaly`: flowless events);
 //! `_path`, or `uid` with `id.orig_h` → Zeek; `ecs.version` (nested or dotted) → ECS;
 //! `rule` (with a `level`) and `agent` → Wazuh; anything else → generic (`json.*`).
 //!
@@ -443,38 +444,48 @@ pub(crate) fn get<'t, 'i>(nodes: &'t [Node<'i>], key: &str) -> Option<&'t [Node<
 }
 
 fn detect_nodes(nodes: &[Node<'_>]) -> JsonFormat {
-    let (mut event_type, mut flow_id, mut path, mut uid, mut orig_h) =
-        (false, false, false, false, false);
-    let (mut ecs, mut rule_level, mut agent) = (false, false, false);
+    #[derive(Default)]
+    struct Seen {
+        event_type: bool,
+        flow_id: bool,
+        timestamp: bool,
+        src_ip: bool,
+        stats_or_anomaly: bool,
+        path: bool,
+        uid: bool,
+        orig_h: bool,
+        ecs: bool,
+        rule_level: bool,
+        agent: bool,
+    }
+    let mut s = Seen::default();
     for_each_top(nodes, |key, value| match key {
-        "event_type" => event_type = true,
-        "flow_id" => flow_id = true,
-        "_path" => path = true,
-        "uid" => uid = true,
-        "id.orig_h" => orig_h = true,
-        "ecs.version" => ecs = true,
-        "ecs" => ecs = get(value, "version").is_some(),
-        "rule" => rule_level = get(value, "level").is_some(),
-        "rule.level" => rule_level = true,
-        "agent" => agent = true,
-        _ if key.starts_with("agent.") => agent = true,
+        "event_type" => s.event_type = true,
+        "flow_id" => s.flow_id = true,
+        "timestamp" => s.timestamp = true,
+        "src_ip" => s.src_ip = true,
+        "stats" | "anomaly" => s.stats_or_anomaly = true,
+        "_path" => s.path = true,
+        "uid" => s.uid = true,
+        "id.orig_h" => s.orig_h = true,
+        "ecs.version" => s.ecs = true,
+        "ecs" => s.ecs = get(value, "version").is_some(),
+        "rule" => s.rule_level = get(value, "level").is_some(),
+        "rule.level" => s.rule_level = true,
+        "agent" => s.agent = true,
+        _ if key.starts_with("agent.") => s.agent = true,
         _ => {}
     });
-    if event_type && flow_id {
+    // EVE events without a flow (stats, decoder anomalies) still carry a timestamp and
+    // either addresses or their own section.
+    if s.event_type && (s.flow_id || (s.timestamp && (s.src_ip || s.stats_or_anomaly))) {
         JsonFormat::Eve
-    } else if path || (uid && orig_h) {
+    } else if s.path || (s.uid && s.orig_h) {
         JsonFormat::Zeek
-    } else if ecs {
+    } else if s.ecs {
         JsonFormat::Ecs
-    } else if rule_level && agent {
+    } else if s.rule_level && s.agent {
         JsonFormat::Wazuh
-    } else if event_type && !matches!(nodes.first(), Some(Node::Object { len: 0, .. })) {
-        // EVE `stats` events carry no flow id.
-        if get(nodes, "stats").is_some() && get(nodes, "timestamp").is_some() {
-            JsonFormat::Eve
-        } else {
-            JsonFormat::Generic
-        }
     } else {
         JsonFormat::Generic
     }

@@ -48,6 +48,14 @@ fn detects_each_format_from_top_level_keys() {
         JsonFormat::Generic
     );
     assert_eq!(fmt(r#"{"event_type":"x"}"#), JsonFormat::Generic);
+    assert_eq!(
+        fmt(r#"{"timestamp":"2024-01-01T00:00:00Z","event_type":"stats","stats":{"uptime":1}}"#),
+        JsonFormat::Eve
+    );
+    assert_eq!(
+        fmt(r#"{"timestamp":"2024-01-01T00:00:00Z","event_type":"anomaly","src_ip":"10.0.0.1"}"#),
+        JsonFormat::Eve
+    );
     assert_eq!(fmt(r#"{"a":1}"#), JsonFormat::Generic);
 }
 
@@ -174,6 +182,16 @@ fn eve_dns_http_tls_fields() {
     assert_eq!(tls.extra["tls.client.ja3"], json!("b720"));
     assert_eq!(tls.extra["suricata.eve.tls.ja3.string"], json!("770"));
     assert_eq!(tls.fields.network_protocol.as_deref(), Some("tls"));
+}
+
+#[test]
+fn eve_stats_is_a_metric() {
+    let e = parse(
+        r#"{"timestamp":"2024-01-01T00:00:00.000000+0000","event_type":"stats","stats":{"uptime":30,"decoder":{"pkts":60,"bytes":26866}}}"#,
+    );
+    assert_eq!(e.fields.kind.as_deref(), Some("metric"));
+    assert_eq!(e.extra["suricata.eve.stats.decoder.pkts"], json!(60));
+    assert_eq!(e.fields.dataset.as_deref(), Some("suricata.eve"));
 }
 
 #[test]
