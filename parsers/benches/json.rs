@@ -14,8 +14,9 @@
 //! figures are per core even when other work shares the machine; wall time is used where
 //! that file is missing.
 //!
-//! The allocator is mimalloc, as in the `ncsoc` binary. `id_from_parts` over the same
-//! bytes is measured alone too: every event's id hashes its whole line.
+//! The allocator is mimalloc, as in the `ncsoc` binary. Two floors are measured on the EVE
+//! mix alone: simd-json building the tape (no mapping), and `id_from_parts` over the same
+//! bytes (every event's id hashes its whole line).
 //!
 //! `cargo bench -p ncsoc-parsers --bench json -- --warm-up-time 1 --measurement-time 3`
 
@@ -150,6 +151,24 @@ fn benches(c: &mut Criterion) {
     {
         let mut g = c.benchmark_group("json");
         g.throughput(Throughput::Bytes(total(&eve)));
+        g.bench_function("eve_mix_simd_json_tape_only", |b| {
+            let mut buffers = simd_json::Buffers::new(4096);
+            let mut tape = simd_json::Tape::null();
+            let mut buf = Vec::with_capacity(64 * 1024);
+            b.iter_custom(|iters| {
+                timed(iters, || {
+                    for line in &eve {
+                        buf.clear();
+                        buf.extend_from_slice(line.as_bytes());
+                        let mut t = std::mem::replace(&mut tape, simd_json::Tape::null()).reset();
+                        if simd_json::fill_tape(&mut buf, &mut buffers, &mut t).is_ok() {
+                            black_box(t.0.len());
+                        }
+                        tape = t.reset();
+                    }
+                })
+            })
+        });
         g.bench_function("eve_mix_id_only", |b| {
             b.iter_custom(|iters| {
                 timed(iters, || {

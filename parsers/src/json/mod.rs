@@ -734,7 +734,7 @@ pub fn parse_time_str(s: &str) -> Option<Timestamp> {
 
 /// A timestamp as an RFC 3339 JSON string.
 pub(crate) fn ts_value(t: Timestamp) -> Value {
-    serde_json::to_value(t).unwrap_or(Value::Null)
+    Value::String(t.to_rfc3339())
 }
 
 #[cfg(test)]
