@@ -167,25 +167,46 @@ impl Timestamp {
     /// Writes RFC 3339 in UTC with 3, 6 or 9 fraction digits, the fewest that are exact.
     pub fn write_rfc3339(self, out: &mut String) {
         let (y, mo, d, h, mi, s, n) = self.to_civil();
-        use fmt::Write;
-        let _ = if (0..=9999).contains(&y) {
-            write!(out, "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}")
+        if !(0..=9999).contains(&y) {
+            use fmt::Write;
+            let _ = write!(out, "{y:+05}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
         } else {
-            write!(out, "{y:+05}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}")
-        };
-        let _ = if n % 1_000_000 == 0 {
-            write!(out, ".{:03}Z", n / 1_000_000)
+            // Digits written directly: this runs for every event serialised.
+            let y = y as u32;
+            let mut b = *b"0000-00-00T00:00:00";
+            put_digits(&mut b[0..4], y);
+            put_digits(&mut b[5..7], mo);
+            put_digits(&mut b[8..10], d);
+            put_digits(&mut b[11..13], h);
+            put_digits(&mut b[14..16], mi);
+            put_digits(&mut b[17..19], s);
+            out.push_str(std::str::from_utf8(&b).unwrap_or_default());
+        }
+        let (frac, width) = if n % 1_000_000 == 0 {
+            (n / 1_000_000, 3)
         } else if n % 1_000 == 0 {
-            write!(out, ".{:06}Z", n / 1_000)
+            (n / 1_000, 6)
         } else {
-            write!(out, ".{n:09}Z")
+            (n, 9)
         };
+        let mut b = *b".000000000Z";
+        put_digits(&mut b[1..=width], frac);
+        b[width + 1] = b'Z';
+        out.push_str(std::str::from_utf8(&b[..width + 2]).unwrap_or_default());
     }
 
     pub fn to_rfc3339(self) -> String {
         let mut s = String::with_capacity(30);
         self.write_rfc3339(&mut s);
         s
+    }
+}
+
+/// Writes `v` as decimal digits filling `out` (zero-padded, high digits dropped).
+fn put_digits(out: &mut [u8], mut v: u32) {
+    for slot in out.iter_mut().rev() {
+        *slot = b'0' + (v % 10) as u8;
+        v /= 10;
     }
 }
 
@@ -262,6 +283,7 @@ mod tests {
         assert_eq!(t.to_rfc3339(), "2024-02-29T22:59:59.500Z");
         assert_eq!(Timestamp(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
         assert_eq!(Timestamp(1).to_rfc3339(), "1970-01-01T00:00:00.000000001Z");
+        assert_eq!(Timestamp(1_000).to_rfc3339(), "1970-01-01T00:00:00.000001Z");
         assert_eq!(
             Timestamp(-1_000_000).to_rfc3339(),
             "1969-12-31T23:59:59.999Z"
@@ -297,6 +319,25 @@ mod tests {
         fn rfc3339_round_trip(n in -5_000_000_000_000_000_000i64..5_000_000_000_000_000_000) {
             let t = Timestamp(n);
             proptest::prop_assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()).unwrap(), t);
+        }
+
+        #[test]
+        fn rfc3339_text_is_the_formatted_civil_time(n in -9_000_000_000_000_000_000i64..9_000_000_000_000_000_000) {
+            let t = Timestamp(n);
+            let (y, mo, d, h, mi, s, ns) = t.to_civil();
+            let date = if (0..=9999).contains(&y) {
+                format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}")
+            } else {
+                format!("{y:+05}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}")
+            };
+            let frac = if ns % 1_000_000 == 0 {
+                format!(".{:03}Z", ns / 1_000_000)
+            } else if ns % 1_000 == 0 {
+                format!(".{:06}Z", ns / 1_000)
+            } else {
+                format!(".{ns:09}Z")
+            };
+            proptest::prop_assert_eq!(t.to_rfc3339(), format!("{date}{frac}"));
         }
     }
 }

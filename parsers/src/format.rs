@@ -7,7 +7,15 @@ use std::str::FromStr;
 
 use ncsoc_model::Event;
 
+use crate::json::JsonParser;
 use crate::syslog::{self, Context};
+
+thread_local! {
+    /// simd-json parses in place and keeps buffers between documents: one parser and one
+    /// scratch copy of the line per thread.
+    static JSON: std::cell::RefCell<(JsonParser, Vec<u8>)> =
+        std::cell::RefCell::new((JsonParser::new(), Vec::new()));
+}
 
 /// The line formats ncsoc reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -114,7 +122,13 @@ pub fn parse_line(format: Format, line: &[u8], ctx: &Context) -> Result<Event, L
         Format::Syslog | Format::Auto => syslog::parse(line, ctx)
             .map(|m| syslog::to_event(&m, line, ctx))
             .map_err(|e| err(e.to_string())),
-        Format::Cef | Format::Leef | Format::Json => {
+        Format::Json => JSON.with(|j| {
+            let (parser, buf) = &mut *j.borrow_mut();
+            buf.clear();
+            buf.extend_from_slice(line);
+            parser.parse(buf, ctx).map_err(|e| err(e.to_string()))
+        }),
+        Format::Cef | Format::Leef => {
             Err(err("this format's parser is not part of this build".into()))
         }
     }
@@ -139,6 +153,23 @@ mod tests {
             detect(b"<34>1 2003-10-11T22:14:15.003Z host su - ID47 - hello"),
             Format::Syslog
         );
+    }
+
+    #[test]
+    fn json_lines_go_to_the_json_parsers() {
+        let ctx = Context {
+            sector: "health".into(),
+            source: "ids".into(),
+            now: ncsoc_model::Timestamp::from_secs(1_764_216_000),
+            default_offset_secs: 0,
+        };
+        let line = br#"{"timestamp":"2026-11-27T04:00:00.000000+0000","flow_id":1,"event_type":"alert","src_ip":"192.0.2.1","src_port":4444,"dest_ip":"10.0.0.2","dest_port":80,"proto":"TCP","alert":{"signature_id":2100498,"signature":"GPL ATTACK_RESPONSE id check returned root","severity":2}}"#;
+        let e = parse_line(Format::Auto, line, &ctx).unwrap();
+        assert_eq!(e.sector, "health");
+        assert_eq!(e.fields.rule_id.as_deref(), Some("2100498"));
+        assert_eq!(e.fields.destination_port, Some(80));
+        let bad = parse_line(Format::Auto, b"{\"unterminated\": ", &ctx).unwrap_err();
+        assert_eq!(bad.format, Format::Json);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! issues; this crate fixes where they live and what they may depend on.
 
 pub mod format;
+pub mod json;
 pub mod syslog;
 
 pub use format::{detect, parse_line, Format, LineError};

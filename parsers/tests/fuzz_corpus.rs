@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use ncsoc_model::Timestamp;
+use ncsoc_parsers::json::{JsonFormat, JsonParser, TsvReader};
 use ncsoc_parsers::syslog;
 
 fn corpus_dir(target: &str) -> PathBuf {
@@ -45,4 +46,49 @@ fn syslog_corpus() {
         }
     });
     assert!(n > 0, "the syslog corpus is empty");
+}
+
+fn fuzz_ctx() -> syslog::Context {
+    syslog::Context {
+        sector: "energy".into(),
+        source: "fuzz".into(),
+        now: Timestamp::from_secs(1_700_000_000),
+        default_offset_secs: 0,
+    }
+}
+
+#[test]
+fn json_corpus() {
+    let ctx = fuzz_ctx();
+    let mut parser = JsonParser::new();
+    let n = replay("json", |data| {
+        for format in [
+            None,
+            Some(JsonFormat::Eve),
+            Some(JsonFormat::Zeek),
+            Some(JsonFormat::Ecs),
+            Some(JsonFormat::Wazuh),
+            Some(JsonFormat::Generic),
+        ] {
+            let mut buf = data.to_vec();
+            if let Ok(e) = parser.parse_as(format, &mut buf, &ctx) {
+                assert!(!e.to_json_string().is_empty());
+            }
+        }
+    });
+    assert!(n > 0, "the json corpus is empty");
+}
+
+#[test]
+fn zeek_tsv_corpus() {
+    let ctx = fuzz_ctx();
+    let n = replay("zeek_tsv", |data| {
+        let mut reader = TsvReader::new(Some("conn.log"));
+        for line in data.split(|&b| b == b'\n') {
+            if let Ok(Some(e)) = reader.push_line(line, &ctx) {
+                assert!(!e.to_json_string().is_empty());
+            }
+        }
+    });
+    assert!(n > 0, "the zeek_tsv corpus is empty");
 }
