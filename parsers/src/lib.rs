@@ -3,4 +3,8 @@
 //! panicking and within configured bounds. The formats arrive with the intake and flow
 //! issues; this crate fixes where they live and what they may depend on.
 
+pub mod cef;
+pub mod leef;
 pub mod syslog;
+mod text;
+mod timefmt;
