@@ -7,6 +7,7 @@
 //! `cargo bench -p ncsoc-parsers --bench cef_leef -- --warm-up-time 1 --measurement-time 3`
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ncsoc_model::id::id_from_parts;
 use ncsoc_model::Timestamp;
 use ncsoc_parsers::{cef, leef, syslog::Context};
 
@@ -108,6 +109,27 @@ fn benches(c: &mut Criterion) {
     bench_set(c, "cef_syslog", &wrapped, cef_parse, cef_full);
     bench_set(c, "leef_tab", &leef_tab, leef_parse, leef_full);
     bench_set(c, "leef_panos", &panos, leef_parse, leef_full);
+
+    // What parts of `to_event` cost that are not the parser's: the content id every
+    // parser computes (ncsoc_model::id), and the `event.original` copy.
+    let ctx = ctx();
+    let mut g = c.benchmark_group("shared_costs_cef_bare");
+    g.throughput(Throughput::Elements(bare.len() as u64));
+    g.bench_function("id_from_parts", |b| {
+        b.iter(|| {
+            bare.iter()
+                .map(|l| id_from_parts(ctx.now, &[ctx.source.as_bytes(), l]).len())
+                .sum::<usize>()
+        })
+    });
+    g.bench_function("original_copy", |b| {
+        b.iter(|| {
+            bare.iter()
+                .map(|l| String::from_utf8_lossy(l).into_owned().len())
+                .sum::<usize>()
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(cef_leef, benches);

@@ -52,6 +52,7 @@ use ncsoc_model::id::id_from_parts;
 use ncsoc_model::Event;
 use serde_json::Value;
 
+use crate::extras::Extras;
 use crate::syslog;
 pub use crate::syslog::Context;
 use crate::text::{self, Text};
@@ -89,19 +90,19 @@ impl<'a> Message<'a> {
     /// Custom fields paired with their labels (`cs1Label=Rule cs1=Block` gives
     /// `("Rule", "Block")`), for every `…Label` extension whose field is present.
     pub fn custom_fields(&self) -> Vec<(&str, &str)> {
+        // Last value per full name; one pass, so hostile input with many keys stays linear.
+        let by_name: HashMap<&str, &str> = self
+            .extensions
+            .iter()
+            .map(|(k, v)| (full_name(k), v.as_ref()))
+            .collect();
         let mut out = Vec::new();
         for (k, label) in &self.extensions {
-            let full = full_name(k);
-            let Some(field) = full.strip_suffix("Label") else {
+            let Some(field) = full_name(k).strip_suffix("Label") else {
                 continue;
             };
-            if let Some((_, v)) = self
-                .extensions
-                .iter()
-                .rev()
-                .find(|(k2, _)| full_name(k2) == field)
-            {
-                out.push((label.as_ref(), v.as_ref()));
+            if let Some(v) = by_name.get(field) {
+                out.push((label.as_ref(), *v));
             }
         }
         out
@@ -711,7 +712,8 @@ pub fn to_event(m: &Message<'_>, raw: &[u8], ctx: &Context) -> Event {
     e.fields.module = Some("cef".into());
     e.fields.dataset = Some("cef.log".into());
 
-    let extra = &mut e.extra;
+    let mut extras = Extras::with_capacity(12 + 2 * m.extensions.len());
+    let extra = &mut extras;
     extra.insert("cef.version".into(), Value::String(m.version.to_string()));
     let header = [
         ("cef.device.vendor", &m.device_vendor),
@@ -847,6 +849,7 @@ pub fn to_event(m: &Message<'_>, raw: &[u8], ctx: &Context) -> Event {
         e.fields.network_bytes = Some(bytes.0.unwrap_or(0).saturating_add(bytes.1.unwrap_or(0)));
     }
 
+    e.extra = extras.into_map();
     let syslog_ts = m.syslog.as_ref().and_then(|s| s.timestamp);
     if let Some(s) = &m.syslog {
         syslog::add_log_syslog(s, &mut e);

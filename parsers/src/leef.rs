@@ -47,6 +47,7 @@ use ncsoc_model::{Event, Timestamp};
 use serde_json::Value;
 
 use crate::cef::transport_name;
+use crate::extras::Extras;
 use crate::syslog;
 pub use crate::syslog::Context;
 use crate::text::{self, Text};
@@ -394,7 +395,8 @@ pub fn to_event(m: &Message<'_>, raw: &[u8], ctx: &Context) -> Event {
     e.fields.observer_product = nonempty(&m.product);
     e.fields.observer_version = nonempty(&m.product_version);
 
-    let extra = &mut e.extra;
+    let mut extras = Extras::with_capacity(12 + 2 * m.attributes.len());
+    let extra = &mut extras;
     extra.insert("leef.version".into(), Value::String(m.version.into()));
     for (k, v) in [
         ("leef.device.vendor", &m.vendor),
@@ -494,6 +496,7 @@ pub fn to_event(m: &Message<'_>, raw: &[u8], ctx: &Context) -> Event {
         &mut e.fields.network_packets,
     );
 
+    e.extra = extras.into_map();
     let syslog_ts = m.syslog.as_ref().and_then(|s| s.timestamp);
     if let Some(s) = &m.syslog {
         syslog::add_log_syslog(s, &mut e);
@@ -507,7 +510,7 @@ pub fn to_event(m: &Message<'_>, raw: &[u8], ctx: &Context) -> Event {
 
 /// Source and destination counts, and the network total (given, or their sum).
 fn put_counts(
-    extra: &mut std::collections::BTreeMap<String, Value>,
+    extra: &mut Extras,
     (src, dst, total): (Option<u64>, Option<u64>, Option<u64>),
     keys: [&str; 2],
     network: &mut Option<u64>,

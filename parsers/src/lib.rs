@@ -4,6 +4,7 @@
 //! issues; this crate fixes where they live and what they may depend on.
 
 pub mod cef;
+mod extras;
 pub mod leef;
 pub mod syslog;
 mod text;
