@@ -139,6 +139,12 @@ const HEADER_FIELDS: [&str; 6] = [
     "severity",
 ];
 
+/// The `CEF:` searcher, built once (building one per message cost more than the search).
+fn finder() -> &'static memmem::Finder<'static> {
+    static FINDER: std::sync::OnceLock<memmem::Finder<'static>> = std::sync::OnceLock::new();
+    FINDER.get_or_init(|| memmem::Finder::new(b"CEF:"))
+}
+
 /// Parses a CEF message, bare or after a syslog header (or any other prefix).
 pub fn parse<'a>(input: &'a [u8], ctx: &Context) -> Result<Message<'a>, ParseError> {
     let end = input
@@ -149,7 +155,7 @@ pub fn parse<'a>(input: &'a [u8], ctx: &Context) -> Result<Message<'a>, ParseErr
     let start = if b.starts_with(b"CEF:") {
         0
     } else {
-        memmem::find(b, b"CEF:").ok_or(ParseError {
+        finder().find(b).ok_or(ParseError {
             offset: 0,
             field: "header",
             expected: "'CEF:'",
@@ -264,7 +270,6 @@ fn header_field<'a>(
 
 /// Byte classes of the extension scanner.
 const KEY: u8 = 1;
-const STOP: u8 = 2;
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut c = 0;
@@ -272,9 +277,6 @@ static CLASS: [u8; 256] = {
         let b = c as u8;
         if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-' {
             t[c] = KEY;
-        }
-        if b == b' ' || b == b'\\' {
-            t[c] = STOP;
         }
         c += 1;
     }
@@ -291,63 +293,75 @@ fn key_at(b: &[u8]) -> Option<usize> {
 }
 
 /// The extension: `key=value` pairs from `pos` to the end.
+///
+/// One vectorised pass finds every `=` and `\\`. An unescaped `=` whose key-shaped word
+/// starts right after a space begins the next pair; the value before it ends at that space
+/// (trailing spaces dropped). Every backslash must start a valid escape.
 fn parse_extension(t: Text<'_>, mut pos: usize) -> Result<Vec<(&str, Cow<'_, str>)>, ParseError> {
     let b = t.b;
     let mut out = Vec::with_capacity(24);
     while b.get(pos) == Some(&b' ') {
         pos += 1;
     }
-    while pos < b.len() {
-        let Some(klen) = key_at(&b[pos..]) else {
-            return Err(ParseError {
-                offset: pos,
-                field: "extension",
-                expected: "a key (letters, digits, '_', '.', '-') followed by '='",
-            });
-        };
-        // Key bytes are ASCII, so this never fails.
-        let key = t.str(pos..pos + klen).unwrap_or_default();
-        let vstart = pos + klen + 1;
-        let mut i = vstart;
-        let mut escaped = false;
-        let (vend, next) = loop {
-            // Values are short: a table lookup per byte beats a vectorised search here.
-            let Some(n) = b[i..].iter().position(|&c| CLASS[usize::from(c)] == STOP) else {
-                break (b.len(), b.len());
-            };
-            let at = i + n;
-            if b[at] == b'\\' {
-                match b.get(at + 1) {
-                    Some(b'\\' | b'=' | b'|' | b'n' | b'r') => {
-                        escaped = true;
-                        i = at + 2;
-                    }
-                    _ => {
-                        return Err(ParseError {
-                            offset: at,
-                            field: "extension",
-                            expected: "an escape: '\\=', '\\\\', '\\|', '\\n' or '\\r'",
-                        })
-                    }
-                }
-            } else if key_at(&b[at + 1..]).is_some() {
-                break (at, at + 1);
-            } else {
-                i = at + 1;
-            }
-        };
-        let mut vend = vend;
+    if pos >= b.len() {
+        return Ok(out);
+    }
+    let Some(klen) = key_at(&b[pos..]) else {
+        return Err(ParseError {
+            offset: pos,
+            field: "extension",
+            expected: "a key (letters, digits, '_', '.', '-') followed by '='",
+        });
+    };
+    // The pair being read: where its key starts, where its `=` is, and whether its value
+    // holds an escape.
+    let (mut key_start, mut eq, mut escaped) = (pos, pos + klen, false);
+    let mut push = |key_start: usize, eq: usize, mut vend: usize, escaped: bool| {
+        let vstart = eq + 1;
         while vend > vstart && b[vend - 1] == b' ' {
             vend -= 1;
         }
+        // Key bytes are ASCII, so this never fails.
+        let key = t.str(key_start..eq).unwrap_or_default();
         let value = if escaped {
             Cow::Owned(unescape(&b[vstart..vend]))
         } else {
             t.cow(vstart..vend)
         };
         out.push((key, value));
-        pos = next;
+    };
+    let from = eq + 1;
+    let mut skip = from;
+    for i in memchr::memchr2_iter(b'=', b'\\', &b[from..]) {
+        let at = from + i;
+        if at < skip {
+            // The character after a backslash.
+            continue;
+        }
+        if b[at] == b'\\' {
+            if !matches!(b.get(at + 1), Some(b'\\' | b'=' | b'|' | b'n' | b'r')) {
+                return Err(ParseError {
+                    offset: at,
+                    field: "extension",
+                    expected: "an escape: '\\=', '\\\\', '\\|', '\\n' or '\\r'",
+                });
+            }
+            escaped = true;
+            skip = at + 2;
+            continue;
+        }
+        // An unescaped `=`: a new pair when a key-shaped word after a space precedes it.
+        let vstart = eq + 1;
+        let mut s = at;
+        while s > vstart && CLASS[usize::from(b[s - 1])] == KEY {
+            s -= 1;
+        }
+        if s < at && s > vstart && b[s - 1] == b' ' {
+            push(key_start, eq, s - 1, escaped);
+            (key_start, eq, escaped) = (s, at, false);
+        }
     }
+    push(key_start, eq, b.len(), escaped);
     Ok(out)
 }
 

@@ -112,6 +112,12 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+/// The `LEEF:` searcher, built once (building one per message cost more than the search).
+fn finder() -> &'static memmem::Finder<'static> {
+    static FINDER: std::sync::OnceLock<memmem::Finder<'static>> = std::sync::OnceLock::new();
+    FINDER.get_or_init(|| memmem::Finder::new(b"LEEF:"))
+}
+
 /// Parses a LEEF message, bare or after a syslog header (or any other prefix).
 pub fn parse<'a>(input: &'a [u8], ctx: &Context) -> Result<Message<'a>, ParseError> {
     let end = input
@@ -122,7 +128,7 @@ pub fn parse<'a>(input: &'a [u8], ctx: &Context) -> Result<Message<'a>, ParseErr
     let start = if b.starts_with(b"LEEF:") {
         0
     } else {
-        memmem::find(b, b"LEEF:").ok_or(ParseError {
+        finder().find(b).ok_or(ParseError {
             offset: 0,
             field: "header",
             expected: "'LEEF:'",

@@ -481,3 +481,80 @@ fn random_inputs_never_panic() {
         }
     }
 }
+
+/// The extension rules written the slow, obvious way: at every space, look for `key=`.
+fn reference_extension(b: &[u8]) -> Option<Vec<(String, String)>> {
+    let is_key = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-');
+    let key_at = |s: &[u8]| {
+        let n = s.iter().take_while(|&&c| is_key(c)).count();
+        (n > 0 && s.get(n) == Some(&b'=')).then_some(n)
+    };
+    let mut out = Vec::new();
+    let mut pos = b.iter().take_while(|&&c| c == b' ').count();
+    while pos < b.len() {
+        let klen = key_at(&b[pos..])?;
+        let key = String::from_utf8_lossy(&b[pos..pos + klen]).into_owned();
+        let mut i = pos + klen + 1;
+        let mut value = Vec::new();
+        loop {
+            match b.get(i) {
+                None => break,
+                Some(b'\\') => {
+                    let e = *b.get(i + 1)?;
+                    value.push(match e {
+                        b'\\' | b'=' | b'|' => e,
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        _ => return None,
+                    });
+                    i += 2;
+                }
+                Some(b' ') if key_at(&b[i + 1..]).is_some() => break,
+                Some(&c) => {
+                    value.push(c);
+                    i += 1;
+                }
+            }
+        }
+        while value.last() == Some(&b' ') {
+            value.pop();
+        }
+        out.push((key, String::from_utf8_lossy(&value).into_owned()));
+        pos = i + 1;
+    }
+    Some(out)
+}
+
+#[test]
+fn extension_scanner_matches_the_reference() {
+    let alphabet = b"ab=\\ nr|._-\xc3\xa9";
+    let mut state: u64 = 0xDEAD_BEEF_CAFE_F00D;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let c = ctx();
+    let mut agreed = 0;
+    for _ in 0..20_000 {
+        let len = (next() % 24) as usize;
+        let ext: Vec<u8> = (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect();
+        let mut raw = b"CEF:0|V|P|1|2|n|1|".to_vec();
+        raw.extend_from_slice(&ext);
+        let ours = parse(&raw, &c).ok().map(|m| {
+            m.extensions
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        });
+        // Trailing framing bytes are not part of the extension.
+        let trimmed = &ext[..ext.len() - ext.iter().rev().take_while(|&&b| b == b'\n').count()];
+        let want = reference_extension(trimmed);
+        assert_eq!(ours, want, "{:?}", String::from_utf8_lossy(&ext));
+        agreed += usize::from(want.is_some_and(|w| !w.is_empty()));
+    }
+    assert!(agreed > 1_000, "too few inputs parsed: {agreed}");
+}
