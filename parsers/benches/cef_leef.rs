@@ -90,6 +90,45 @@ fn bench_set(
         lines.len(),
         bytes / lines.len()
     );
+    // The same work timed in CPU time of this thread, so that other processes on a shared
+    // machine do not count against the parser (skipped when profiling).
+    if std::env::args().any(|a| a == "--profile-time") {
+        return;
+    }
+    if let (Some(p), Some(f)) = (
+        per_cpu_second(lines, |l| usize::from(parse_only(l, &ctx))),
+        per_cpu_second(lines, |l| full(l, &ctx)),
+    ) {
+        println!(
+            "{name}: per CPU second: parse {:.0} k events/s, parse_to_event {:.0} k events/s",
+            p / 1e3,
+            f / 1e3
+        );
+    }
+}
+
+/// Nanoseconds this thread has run on a CPU (Linux `schedstat`); `None` elsewhere.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Events per second of CPU time: passes over `lines` until at least a CPU second is spent.
+fn per_cpu_second(lines: &[Vec<u8>], f: impl Fn(&[u8]) -> usize) -> Option<f64> {
+    let start = thread_cpu_ns()?;
+    let mut events = 0u64;
+    let mut sink = 0usize;
+    loop {
+        for l in lines {
+            sink = sink.wrapping_add(f(std::hint::black_box(l)));
+        }
+        events += lines.len() as u64;
+        let spent = thread_cpu_ns()?.saturating_sub(start);
+        if spent >= 1_000_000_000 {
+            std::hint::black_box(sink);
+            return Some(events as f64 * 1e9 / spent as f64);
+        }
+    }
 }
 
 fn benches(c: &mut Criterion) {
