@@ -9,7 +9,8 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ncsoc_model::id::id_from_parts;
 use ncsoc_model::Timestamp;
-use ncsoc_parsers::{cef, leef, syslog::Context};
+use ncsoc_parsers::syslog::{self, Context};
+use ncsoc_parsers::{cef, leef};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -148,6 +149,18 @@ fn benches(c: &mut Criterion) {
     bench_set(c, "cef_syslog", &wrapped, cef_parse, cef_full);
     bench_set(c, "leef_tab", &leef_tab, leef_parse, leef_full);
     bench_set(c, "leef_panos", &panos, leef_parse, leef_full);
+
+    // For scale: the syslog parser on plain RFC 3164 lines of similar length.
+    let plain: Vec<Vec<u8>> = (0..LINES)
+        .map(|i| format!("<134>Jun 15 10:00:00 fw-{:02} sshd[{}]: Failed password for invalid user admin{i} from 203.0.113.{} port {} ssh2; session closed after idle timeout, policy LAN to WAN outbound, portal https://portal.example.org/login?id={i}", i % 50, 1000 + i, i % 256, 1024 + i % 60_000).into_bytes())
+        .collect();
+    bench_set(
+        c,
+        "syslog_3164",
+        &plain,
+        |l, ctx| syslog::parse(l, ctx).is_ok(),
+        |l, ctx| syslog::parse(l, ctx).map_or(0, |m| syslog::to_event(&m, l, ctx).extra.len()),
+    );
 
     // What parts of `to_event` cost that are not the parser's: the content id every
     // parser computes (ncsoc_model::id), and the `event.original` copy.
