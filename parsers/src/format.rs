@@ -128,9 +128,8 @@ pub fn parse_line(format: Format, line: &[u8], ctx: &Context) -> Result<Event, L
             buf.extend_from_slice(line);
             parser.parse(buf, ctx).map_err(|e| err(e.to_string()))
         }),
-        Format::Cef | Format::Leef => {
-            Err(err("this format's parser is not part of this build".into()))
-        }
+        Format::Cef => crate::cef::parse_event(line, ctx).map_err(|e| err(e.to_string())),
+        Format::Leef => crate::leef::parse_event(line, ctx).map_err(|e| err(e.to_string())),
     }
 }
 
@@ -170,6 +169,33 @@ mod tests {
         assert_eq!(e.fields.destination_port, Some(80));
         let bad = parse_line(Format::Auto, b"{\"unterminated\": ", &ctx).unwrap_err();
         assert_eq!(bad.format, Format::Json);
+    }
+
+    #[test]
+    fn cef_and_leef_lines_go_to_their_parsers() {
+        let ctx = Context {
+            sector: "finance".into(),
+            source: "fw".into(),
+            now: ncsoc_model::Timestamp::from_secs(1_764_216_000),
+            default_offset_secs: 0,
+        };
+        let e = parse_line(
+            Format::Auto,
+            b"<13>Nov 27 04:00:00 fw01 CEF:0|Acme|Firewall|1.0|100|Blocked|5|src=192.0.2.7 dst=10.0.0.1 dpt=445",
+            &ctx,
+        )
+        .unwrap();
+        assert_eq!(e.fields.destination_port, Some(445));
+        assert_eq!(e.fields.observer_vendor.as_deref(), Some("Acme"));
+        let e = parse_line(
+            Format::Auto,
+            b"LEEF:2.0|Acme|IPS|2.1|4001|^|src=198.51.100.9^dst=10.0.0.3^dstPort=22",
+            &ctx,
+        )
+        .unwrap();
+        assert_eq!(e.fields.destination_port, Some(22));
+        let bad = parse_line(Format::Cef, b"CEF:0|only|three", &ctx).unwrap_err();
+        assert_eq!(bad.format, Format::Cef);
     }
 
     #[test]

@@ -799,6 +799,13 @@ pub fn to_event(m: &Message<'_>, raw: &[u8], ctx: &Context) -> Event {
     e.fields.process_name = m.app_name.map(str::to_owned);
     e.fields.process_pid = m.proc_id.and_then(|p| p.parse().ok());
 
+    add_log_syslog(m, &mut e);
+    e
+}
+
+/// Adds the `log.syslog.*` fields of a message to an event (also used by the CEF and LEEF
+/// parsers for the syslog header their messages came in).
+pub fn add_log_syslog(m: &Message<'_>, e: &mut Event) {
     let mut put = |key: &str, value: Value| {
         e.extra.insert(key.to_string(), value);
     };
@@ -840,7 +847,6 @@ pub fn to_event(m: &Message<'_>, raw: &[u8], ctx: &Context) -> Event {
         }
         put("log.syslog.structured_data", Value::Object(sd));
     }
-    e
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use ncsoc_model::Timestamp;
 use ncsoc_parsers::json::{JsonFormat, JsonParser, TsvReader};
-use ncsoc_parsers::syslog;
+use ncsoc_parsers::{cef, leef, syslog};
 
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -91,4 +91,44 @@ fn zeek_tsv_corpus() {
         }
     });
     assert!(n > 0, "the zeek_tsv corpus is empty");
+}
+
+#[test]
+fn cef_corpus() {
+    let ctx = cef::Context {
+        sector: "energy".into(),
+        source: "fuzz".into(),
+        now: Timestamp::from_secs(1_700_000_000),
+        default_offset_secs: 3600,
+    };
+    let mut parsed = 0;
+    let n = replay("cef", |data| {
+        if let Ok(m) = cef::parse(data, &ctx) {
+            parsed += 1;
+            let e = cef::to_event(&m, data, &ctx);
+            assert!(!e.to_json_string().is_empty());
+        }
+    });
+    assert!(n > 0, "the cef corpus is empty");
+    assert!(parsed > 0, "no file of the cef corpus parses");
+}
+
+#[test]
+fn leef_corpus() {
+    let ctx = leef::Context {
+        sector: "energy".into(),
+        source: "fuzz".into(),
+        now: Timestamp::from_secs(1_700_000_000),
+        default_offset_secs: 3600,
+    };
+    let mut parsed = 0;
+    let n = replay("leef", |data| {
+        if let Ok(m) = leef::parse(data, &ctx) {
+            parsed += 1;
+            let e = leef::to_event(&m, data, &ctx);
+            assert!(!e.to_json_string().is_empty());
+        }
+    });
+    assert!(n > 0, "the leef corpus is empty");
+    assert!(parsed > 0, "no file of the leef corpus parses");
 }
