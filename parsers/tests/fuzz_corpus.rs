@@ -8,7 +8,9 @@ use ncsoc_model::Timestamp;
 use ncsoc_parsers::syslog;
 
 fn corpus_dir(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target)
 }
 
 /// Calls `run` on every file of the target's corpus; returns how many there were.
