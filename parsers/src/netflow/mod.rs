@@ -1,0 +1,887 @@
+//! NetFlow v5, NetFlow v9 (RFC 3954) and IPFIX (RFC 7011) export packets into [`Flow`]s.
+//!
+//! # Wire formats
+//! **v5**: a 24-byte header (version 5, count, sysUptime ms, unix secs/nsecs, sequence,
+//! engine type/id, sampling: 2 bits mode + 14 bits interval) and `count` fixed 48-byte
+//! records (addresses, next hop, interfaces, packets, octets, first/last in sysUptime ms,
+//! ports, TCP flags, protocol, TOS, AS numbers, masks).
+//!
+//! **v9**: a 20-byte header (version 9, count, sysUptime ms, unix secs, sequence, source
+//! id) then FlowSets `id(2) length(2) body`: id 0 carries templates `template id, field
+//! count, (type, length)…`, id 1 options templates `template id, scope length, option
+//! length, scope fields, option fields`, ids ≥ 256 data records laid out by the template
+//! of that id. Times are sysUptime milliseconds (IE 22 first, 21 last).
+//!
+//! **IPFIX**: a 16-byte header (version 10, message length, export time s, sequence,
+//! observation domain) then Sets: 2 templates, 3 options templates (with a scope field
+//! count), ≥ 256 data. A field id with the top bit set is followed by a 4-byte enterprise
+//! number; length 65535 means variable length, encoded before each value in one byte, or
+//! 255 and two more bytes (RFC 7011 §7). A template record with no fields withdraws the
+//! template (id 2 / 3: all data / options templates of the domain). Enterprise 29305
+//! fields are the reverse direction of an RFC 5103 biflow; a biflow gives two [`Flow`]s.
+//!
+//! # State
+//! Templates are cached per (exporter, source id / observation domain, template id),
+//! bounded by [`Config::max_templates`] (the least recently refreshed is evicted) and
+//! expired [`Config::template_timeout_secs`] after their last refresh, measured in the
+//! export headers' clock (event time, so replays behave like live traffic). A template
+//! received again replaces the old one. Data sets that arrive before their template are
+//! held (bounded per key and in bytes, expired after [`Config::held_timeout_secs`]) and
+//! decoded when it arrives — at the end of the packet that brings it, so options data
+//! later in the same packet already applies.
+//!
+//! Sampling: v5 from the header; v9/IPFIX from options data records (sampler id — IE 48
+//! or 302 — to interval — IE 34, 50, or 305 with 306 — per exporter and domain; without a
+//! sampler id, the domain's default), and from the same IEs in a data record, which win.
+//! The record's sampler id selects the table entry. Unknown rate: 1.
+//!
+//! Everything the decoder did not decode is counted in [`Stats`].
+
+mod fields;
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+
+use ncsoc_model::Timestamp;
+
+use fields::{decode_record, target, Extras};
+pub use fields::{Field, Target, REVERSE_PEN, VARLEN};
+
+use crate::flow::{ExportVersion, Flow};
+
+/// Limits of the decoder state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Most templates (data and options, all exporters) kept.
+    pub max_templates: usize,
+    /// A template not refreshed for this long (export-header time) is dropped.
+    pub template_timeout_secs: u32,
+    /// Most data sets held per template key while its template is unknown.
+    pub max_held_sets_per_key: usize,
+    /// Most bytes of held data sets, all keys together.
+    pub max_held_bytes: usize,
+    /// A held set whose template has not come for this long is dropped.
+    pub held_timeout_secs: u32,
+    /// Most sampler-id → rate entries kept.
+    pub max_samplers: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_templates: 65_536,
+            template_timeout_secs: 3_600,
+            max_held_sets_per_key: 16,
+            max_held_bytes: 4 << 20,
+            held_timeout_secs: 300,
+            max_samplers: 65_536,
+        }
+    }
+}
+
+/// What the decoder did, for the collector's metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub packets: u64,
+    pub flows: u64,
+    pub templates_learned: u64,
+    pub templates_redefined: u64,
+    pub templates_withdrawn: u64,
+    pub templates_expired: u64,
+    pub templates_evicted: u64,
+    /// Template records that cannot describe data (id below 256, no fields in v9, records
+    /// of zero length).
+    pub templates_invalid: u64,
+    pub options_records: u64,
+    /// Data sets held because their template was unknown.
+    pub sets_held: u64,
+    /// Held sets decoded once their template came.
+    pub sets_released: u64,
+    /// Held sets dropped over the per-key or byte limit.
+    pub held_dropped: u64,
+    /// Held sets dropped because their template never came in time.
+    pub held_expired: u64,
+    /// Data records cut short by the end of their set.
+    pub records_truncated: u64,
+    /// Packets with a malformed header or set.
+    pub errors: u64,
+    /// Sampler entries refused over [`Config::max_samplers`].
+    pub samplers_dropped: u64,
+}
+
+/// A malformed export packet: the byte offset, the structure and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetflowError {
+    pub offset: usize,
+    pub field: &'static str,
+    pub reason: &'static str,
+}
+
+impl fmt::Display for NetflowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "netflow {} at byte {}: {}",
+            self.field, self.offset, self.reason
+        )
+    }
+}
+
+impl std::error::Error for NetflowError {}
+
+fn error(offset: usize, field: &'static str, reason: &'static str) -> NetflowError {
+    NetflowError {
+        offset,
+        field,
+        reason,
+    }
+}
+
+type Key = (IpAddr, u32, u16);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Template {
+    fields: Vec<Field>,
+    /// Smallest record: fixed lengths plus one byte per variable-length field.
+    min_len: usize,
+    options: bool,
+    refreshed: i64,
+}
+
+/// The export header a set is decoded under.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    version: ExportVersion,
+    exporter: IpAddr,
+    domain: u32,
+    export_secs: u32,
+    /// v9 sysUptime (ms) at export.
+    uptime_ms: Option<u32>,
+    sequence: u32,
+}
+
+impl Header {
+    fn export_time(&self) -> Timestamp {
+        Timestamp::from_secs(i64::from(self.export_secs))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Held {
+    data: Vec<u8>,
+    header: Header,
+    set_offset: u32,
+}
+
+/// Sampling and time-base state learned from options data.
+#[derive(Debug, Default)]
+struct Sampling {
+    max_samplers: usize,
+    samplers: HashMap<(IpAddr, u32, u64), u32>,
+    defaults: HashMap<(IpAddr, u32), u32>,
+    sys_init_ms: HashMap<(IpAddr, u32), u64>,
+}
+
+impl Sampling {
+    fn rate(&self, h: &Header, flow: &Flow, x: &Extras<'_>) -> u32 {
+        if let Some(r) = x.sampling_rate() {
+            return r;
+        }
+        if let Some(id) = flow.sampler_id {
+            if let Some(&r) = self.samplers.get(&(h.exporter, h.domain, id)) {
+                return r;
+            }
+        }
+        self.defaults
+            .get(&(h.exporter, h.domain))
+            .copied()
+            .unwrap_or(1)
+    }
+}
+
+/// NetFlow v5/v9/IPFIX decoder with its template, sampling and held-set state.
+#[derive(Debug)]
+pub struct NetflowDecoder {
+    config: Config,
+    stats: Stats,
+    templates: HashMap<Key, Template>,
+    sampling: Sampling,
+    held: HashMap<Key, VecDeque<Held>>,
+    held_bytes: usize,
+    /// Keys whose template arrived in the packet being decoded.
+    ready: Vec<Key>,
+    last_sweep: i64,
+}
+
+impl Default for NetflowDecoder {
+    fn default() -> Self {
+        Self::new(Config::default())
+    }
+}
+
+impl NetflowDecoder {
+    pub fn new(config: Config) -> Self {
+        Self {
+            sampling: Sampling {
+                max_samplers: config.max_samplers,
+                ..Sampling::default()
+            },
+            config,
+            stats: Stats::default(),
+            templates: HashMap::new(),
+            held: HashMap::new(),
+            held_bytes: 0,
+            ready: Vec::new(),
+            last_sweep: 0,
+        }
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Number of templates cached now.
+    pub fn template_count(&self) -> usize {
+        self.templates.len()
+    }
+
+    /// Number of data sets held for a template now.
+    pub fn held_count(&self) -> usize {
+        self.held.values().map(VecDeque::len).sum()
+    }
+
+    /// The sampling rate learned for a sampler id (or, with `None`, the domain default).
+    pub fn sampling_rate(
+        &self,
+        exporter: IpAddr,
+        domain: u32,
+        sampler: Option<u64>,
+    ) -> Option<u32> {
+        match sampler {
+            Some(id) => self.sampling.samplers.get(&(exporter, domain, id)).copied(),
+            None => self.sampling.defaults.get(&(exporter, domain)).copied(),
+        }
+    }
+
+    /// Decodes one NetFlow v5/v9 or IPFIX packet from `exporter`, appending its flows to
+    /// `out` (flows decoded before an error stay there).
+    pub fn decode(
+        &mut self,
+        exporter: IpAddr,
+        p: &[u8],
+        out: &mut Vec<Flow>,
+    ) -> Result<ExportVersion, NetflowError> {
+        self.stats.packets += 1;
+        let before = out.len();
+        let version = p.get(0..2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+        let r = match version {
+            5 => self
+                .decode_v5(exporter, p, out)
+                .map(|()| ExportVersion::Netflow5),
+            9 => self
+                .decode_sets(exporter, p, out, false)
+                .map(|()| ExportVersion::Netflow9),
+            10 => self
+                .decode_sets(exporter, p, out, true)
+                .map(|()| ExportVersion::Ipfix),
+            _ => Err(error(0, "header", "version is not 5, 9 or 10")),
+        };
+        if r.is_err() {
+            self.stats.errors += 1;
+        }
+        self.stats.flows += (out.len() - before) as u64;
+        r
+    }
+
+    fn decode_v5(
+        &mut self,
+        exporter: IpAddr,
+        p: &[u8],
+        out: &mut Vec<Flow>,
+    ) -> Result<(), NetflowError> {
+        if p.len() < 24 {
+            return Err(error(0, "v5 header", "truncated"));
+        }
+        let u16at = |at: usize| u16::from_be_bytes([p[at], p[at + 1]]);
+        let u32at = |at: usize| u32::from_be_bytes([p[at], p[at + 1], p[at + 2], p[at + 3]]);
+        let count = usize::from(u16at(2));
+        let uptime = u32at(4);
+        let secs = u32at(8);
+        let nsecs = u32at(12).min(999_999_999);
+        let sequence = u32at(16);
+        let domain = u32::from(u16at(20));
+        let sampling = u16at(22) & 0x3FFF;
+        let rate = u32::from(sampling.max(1));
+        let export_ns = i64::from(secs) * 1_000_000_000 + i64::from(nsecs);
+        let export_time = Timestamp(export_ns);
+        let uptime_time = |t: u32| {
+            let delta = uptime.wrapping_sub(t) as i32;
+            Timestamp(export_ns - i64::from(delta) * 1_000_000)
+        };
+        for i in 0..count {
+            let at = 24 + i * 48;
+            let Some(r) = p.get(at..at + 48) else {
+                return Err(error(
+                    at,
+                    "v5 record",
+                    "truncated: fewer records than the header count",
+                ));
+            };
+            let r16 = |o: usize| u16::from_be_bytes([r[o], r[o + 1]]);
+            let r32 = |o: usize| u32::from_be_bytes([r[o], r[o + 1], r[o + 2], r[o + 3]]);
+            let mut f = Flow::new(ExportVersion::Netflow5, exporter, domain, export_time);
+            f.sequence = sequence;
+            f.record = i as u64;
+            f.sampling_rate = rate;
+            f.src = Some(IpAddr::V4(Ipv4Addr::new(r[0], r[1], r[2], r[3])));
+            f.dst = Some(IpAddr::V4(Ipv4Addr::new(r[4], r[5], r[6], r[7])));
+            f.next_hop = Some(IpAddr::V4(Ipv4Addr::new(r[8], r[9], r[10], r[11])));
+            f.in_if = Some(u32::from(r16(12)));
+            f.out_if = Some(u32::from(r16(14)));
+            f.packets = u64::from(r32(16));
+            f.bytes = u64::from(r32(20));
+            f.start = Some(uptime_time(r32(24)));
+            f.end = Some(uptime_time(r32(28)));
+            f.src_port = Some(r16(32));
+            f.dst_port = Some(r16(34));
+            f.tcp_flags = Some(r[37]);
+            f.protocol = Some(r[38]);
+            f.tos = Some(r[39]);
+            f.src_as = Some(u32::from(r16(40)));
+            f.dst_as = Some(u32::from(r16(42)));
+            f.src_mask = Some(r[44]);
+            f.dst_mask = Some(r[45]);
+            out.push(f);
+        }
+        Ok(())
+    }
+
+    fn decode_sets(
+        &mut self,
+        exporter: IpAddr,
+        p: &[u8],
+        out: &mut Vec<Flow>,
+        ipfix: bool,
+    ) -> Result<(), NetflowError> {
+        let (header, mut at, end) = if ipfix {
+            if p.len() < 16 {
+                return Err(error(0, "ipfix header", "truncated"));
+            }
+            let len = usize::from(u16::from_be_bytes([p[2], p[3]]));
+            if len < 16 {
+                return Err(error(2, "ipfix message length", "below the 16-byte header"));
+            }
+            if len > p.len() {
+                return Err(error(
+                    2,
+                    "ipfix message length",
+                    "beyond the end of the datagram",
+                ));
+            }
+            let h = Header {
+                version: ExportVersion::Ipfix,
+                exporter,
+                export_secs: be32(p, 4),
+                uptime_ms: None,
+                sequence: be32(p, 8),
+                domain: be32(p, 12),
+            };
+            (h, 16, len)
+        } else {
+            if p.len() < 20 {
+                return Err(error(0, "v9 header", "truncated"));
+            }
+            let h = Header {
+                version: ExportVersion::Netflow9,
+                exporter,
+                uptime_ms: Some(be32(p, 4)),
+                export_secs: be32(p, 8),
+                sequence: be32(p, 12),
+                domain: be32(p, 16),
+            };
+            (h, 20, p.len())
+        };
+        let now = i64::from(header.export_secs);
+        if now - self.last_sweep >= i64::from(self.config.held_timeout_secs)
+            || now < self.last_sweep
+        {
+            self.expire(header.export_secs);
+        }
+        let mut result = Ok(());
+        while end - at >= 4 {
+            let set_id = u16::from_be_bytes([p[at], p[at + 1]]);
+            let set_len = usize::from(u16::from_be_bytes([p[at + 2], p[at + 3]]));
+            if set_len < 4 {
+                result = Err(error(at + 2, "set length", "below the 4-byte set header"));
+                break;
+            }
+            let Some(body) = p.get(at + 4..at + set_len).filter(|_| at + set_len <= end) else {
+                result = Err(error(at + 2, "set length", "beyond the end of the packet"));
+                break;
+            };
+            let r = match (ipfix, set_id) {
+                (false, 0) | (true, 2) => self.template_set(&header, body, at + 4, false, ipfix),
+                (false, 1) | (true, 3) => self.template_set(&header, body, at + 4, true, ipfix),
+                (_, 256..) => {
+                    self.data_set(&header, set_id, body, at as u32, out);
+                    Ok(())
+                }
+                // Reserved set ids: skipped.
+                _ => Ok(()),
+            };
+            if let Err(e) = r {
+                result = Err(e);
+                break;
+            }
+            at += set_len;
+        }
+        self.release_ready(out);
+        result
+    }
+
+    fn template_set(
+        &mut self,
+        h: &Header,
+        body: &[u8],
+        base: usize,
+        options: bool,
+        ipfix: bool,
+    ) -> Result<(), NetflowError> {
+        let mut at = 0;
+        let min_record = if options && !ipfix { 6 } else { 4 };
+        while body.len() - at >= min_record {
+            let id = u16::from_be_bytes([body[at], body[at + 1]]);
+            let n1 = u16::from_be_bytes([body[at + 2], body[at + 3]]);
+            // (total fields, scope fields, bytes of the record header)
+            let (count, scope, hdr) = match (options, ipfix) {
+                (false, _) => (usize::from(n1), 0, 4),
+                (true, true) => {
+                    if usize::from(n1) == 0 {
+                        (0, 0, 4)
+                    } else {
+                        let Some(s) = body.get(at + 4..at + 6) else {
+                            return Err(error(base + at, "options template", "truncated"));
+                        };
+                        (
+                            usize::from(n1),
+                            usize::from(u16::from_be_bytes([s[0], s[1]])),
+                            6,
+                        )
+                    }
+                }
+                (true, false) => {
+                    let o = u16::from_be_bytes([body[at + 4], body[at + 5]]);
+                    if !n1.is_multiple_of(4) || !o.is_multiple_of(4) {
+                        return Err(error(
+                            base + at + 2,
+                            "options template",
+                            "scope or option length not a multiple of 4",
+                        ));
+                    }
+                    (usize::from(n1 / 4 + o / 4), usize::from(n1 / 4), 6)
+                }
+            };
+            let rec_at = at;
+            at += hdr;
+            if count == 0 {
+                if ipfix {
+                    self.withdraw(h, id, options);
+                } else {
+                    self.stats.templates_invalid += 1;
+                }
+                continue;
+            }
+            if ipfix && options && (scope == 0 || scope > count) {
+                return Err(error(
+                    base + rec_at + 4,
+                    "options template",
+                    "scope field count is 0 or above the field count",
+                ));
+            }
+            let mut fields = Vec::with_capacity(count.min(body.len() / 4));
+            let mut min_len = 0usize;
+            for i in 0..count {
+                let (Some(ie), Some(len)) = (be16o(body, at), be16o(body, at + 2)) else {
+                    return Err(error(
+                        base + at,
+                        "template field",
+                        "truncated: field count beyond the set",
+                    ));
+                };
+                at += 4;
+                let mut enterprise = 0;
+                if ipfix && ie & 0x8000 != 0 {
+                    let Some(pen) = body.get(at..at + 4) else {
+                        return Err(error(base + at, "template enterprise number", "truncated"));
+                    };
+                    enterprise = u32::from_be_bytes([pen[0], pen[1], pen[2], pen[3]]);
+                    at += 4;
+                }
+                let ie = if ipfix { ie & 0x7FFF } else { ie };
+                let v9_scope = options && !ipfix && i < scope;
+                min_len += if len == VARLEN { 1 } else { usize::from(len) };
+                fields.push(Field {
+                    ie,
+                    enterprise,
+                    len,
+                    target: target(ie, enterprise, v9_scope),
+                });
+            }
+            if !ipfix && options {
+                // v9 options templates may be padded to 4 bytes after each record.
+                while at < body.len() && body.len() - at < min_record && body[at] == 0 {
+                    at += 1;
+                }
+            }
+            if id < 256 || min_len == 0 {
+                self.stats.templates_invalid += 1;
+                continue;
+            }
+            self.learn(
+                h,
+                id,
+                Template {
+                    fields,
+                    min_len,
+                    options,
+                    refreshed: i64::from(h.export_secs),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn learn(&mut self, h: &Header, id: u16, t: Template) {
+        let key = (h.exporter, h.domain, id);
+        match self.templates.get_mut(&key) {
+            Some(old) => {
+                if old.fields != t.fields || old.options != t.options {
+                    self.stats.templates_redefined += 1;
+                }
+                *old = t;
+            }
+            None => {
+                if self.templates.len() >= self.config.max_templates {
+                    let oldest = self
+                        .templates
+                        .iter()
+                        .min_by_key(|(_, t)| t.refreshed)
+                        .map(|(k, _)| *k);
+                    if let Some(k) = oldest {
+                        self.templates.remove(&k);
+                        self.stats.templates_evicted += 1;
+                    }
+                }
+                if self.config.max_templates == 0 {
+                    return;
+                }
+                self.templates.insert(key, t);
+                self.stats.templates_learned += 1;
+            }
+        }
+        if self.held.contains_key(&key) && !self.ready.contains(&key) {
+            self.ready.push(key);
+        }
+    }
+
+    fn withdraw(&mut self, h: &Header, id: u16, options: bool) {
+        let before = self.templates.len();
+        if (id == 2 && !options) || (id == 3 && options) {
+            self.templates
+                .retain(|k, t| !(k.0 == h.exporter && k.1 == h.domain && t.options == options));
+        } else {
+            self.templates.remove(&(h.exporter, h.domain, id));
+        }
+        self.stats.templates_withdrawn += (before - self.templates.len()) as u64;
+    }
+
+    fn data_set(&mut self, h: &Header, id: u16, body: &[u8], set_offset: u32, out: &mut Vec<Flow>) {
+        let key = (h.exporter, h.domain, id);
+        let timeout = i64::from(self.config.template_timeout_secs);
+        let expired = match self.templates.get(&key) {
+            None => {
+                self.hold(key, h, body, set_offset);
+                return;
+            }
+            Some(t) => i64::from(h.export_secs) - t.refreshed > timeout,
+        };
+        if expired {
+            self.templates.remove(&key);
+            self.stats.templates_expired += 1;
+            self.hold(key, h, body, set_offset);
+            return;
+        }
+        let Self {
+            templates,
+            sampling,
+            stats,
+            ..
+        } = self;
+        if let Some(t) = templates.get(&key) {
+            decode_data(t, h, body, set_offset, sampling, stats, out);
+        }
+    }
+
+    fn hold(&mut self, key: Key, h: &Header, body: &[u8], set_offset: u32) {
+        if self.held_bytes + body.len() > self.config.max_held_bytes
+            || self.config.max_held_sets_per_key == 0
+            || (!self.held.contains_key(&key) && self.held.len() >= self.config.max_templates)
+        {
+            self.stats.held_dropped += 1;
+            return;
+        }
+        let q = self.held.entry(key).or_default();
+        if q.len() >= self.config.max_held_sets_per_key {
+            if let Some(old) = q.pop_front() {
+                self.held_bytes -= old.data.len();
+                self.stats.held_dropped += 1;
+            }
+        }
+        q.push_back(Held {
+            data: body.to_vec(),
+            header: *h,
+            set_offset,
+        });
+        self.held_bytes += body.len();
+        self.stats.sets_held += 1;
+    }
+
+    fn release_ready(&mut self, out: &mut Vec<Flow>) {
+        while let Some(key) = self.ready.pop() {
+            let Some(q) = self.held.remove(&key) else {
+                continue;
+            };
+            for held in q {
+                self.held_bytes -= held.data.len();
+                let Some(t) = self.templates.get(&key) else {
+                    self.stats.held_dropped += 1;
+                    continue;
+                };
+                let age = t.refreshed - i64::from(held.header.export_secs);
+                if age > i64::from(self.config.held_timeout_secs) {
+                    self.stats.held_expired += 1;
+                    continue;
+                }
+                self.stats.sets_released += 1;
+                decode_data(
+                    t,
+                    &held.header,
+                    &held.data,
+                    held.set_offset,
+                    &mut self.sampling,
+                    &mut self.stats,
+                    out,
+                );
+            }
+        }
+    }
+
+    /// Drops templates and held sets too old at `now_secs` (export-header time). Called on
+    /// its own as export time advances; the collector may call it on a timer too.
+    pub fn expire(&mut self, now_secs: u32) {
+        let now = i64::from(now_secs);
+        self.last_sweep = now;
+        let t_timeout = i64::from(self.config.template_timeout_secs);
+        let before = self.templates.len();
+        self.templates.retain(|_, t| now - t.refreshed <= t_timeout);
+        self.stats.templates_expired += (before - self.templates.len()) as u64;
+        let h_timeout = i64::from(self.config.held_timeout_secs);
+        let mut freed = 0;
+        let mut expired = 0;
+        self.held.retain(|_, q| {
+            q.retain(|held| {
+                let keep = now - i64::from(held.header.export_secs) <= h_timeout;
+                if !keep {
+                    freed += held.data.len();
+                    expired += 1;
+                }
+                keep
+            });
+            !q.is_empty()
+        });
+        self.held_bytes -= freed;
+        self.stats.held_expired += expired;
+    }
+}
+
+fn be32(p: &[u8], at: usize) -> u32 {
+    p.get(at..at + 4)
+        .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+fn be16o(p: &[u8], at: usize) -> Option<u16> {
+    p.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+}
+
+/// Decodes the records of one data set with its template.
+fn decode_data(
+    t: &Template,
+    h: &Header,
+    body: &[u8],
+    set_offset: u32,
+    sampling: &mut Sampling,
+    stats: &mut Stats,
+    out: &mut Vec<Flow>,
+) {
+    let mut at = 0usize;
+    let mut n: u64 = 0;
+    let export_time = h.export_time();
+    while body.len() - at >= t.min_len {
+        let rest = &body[at..];
+        if rest.len() < 4 && rest.iter().all(|&b| b == 0) {
+            break;
+        }
+        let mut flow = Flow::new(h.version, h.exporter, h.domain, export_time);
+        let mut x = Extras::default();
+        let Some(used) = decode_record(&t.fields, rest, &mut flow, &mut x) else {
+            if !rest.iter().all(|&b| b == 0) {
+                stats.records_truncated += 1;
+            }
+            break;
+        };
+        at += used;
+        if t.options {
+            options_record(h, &flow, &x, sampling, stats);
+            continue;
+        }
+        flow.sequence = h.sequence;
+        flow.record = (u64::from(set_offset) << 32) | n;
+        n += 1;
+        finish(h, &mut flow, &x, sampling);
+        out.push(flow);
+        if x.rev_bytes.unwrap_or(0) > 0 || x.rev_packets.unwrap_or(0) > 0 {
+            out.push(reverse(&flow, &x));
+        }
+    }
+}
+
+fn options_record(
+    h: &Header,
+    flow: &Flow,
+    x: &Extras<'_>,
+    sampling: &mut Sampling,
+    stats: &mut Stats,
+) {
+    stats.options_records += 1;
+    if let Some(rate) = x.sampling_rate() {
+        match flow.sampler_id {
+            Some(id) => {
+                let key = (h.exporter, h.domain, id);
+                if sampling.samplers.len() < sampling.max_samplers
+                    || sampling.samplers.contains_key(&key)
+                {
+                    sampling.samplers.insert(key, rate);
+                } else {
+                    stats.samplers_dropped += 1;
+                }
+            }
+            None => {
+                sampling.defaults.insert((h.exporter, h.domain), rate);
+            }
+        }
+    }
+    if let Some(init) = x.sys_init_ms {
+        sampling.sys_init_ms.insert((h.exporter, h.domain), init);
+    }
+}
+
+/// Applies fallbacks, time bases, the embedded frame and the sampling rate.
+fn finish(h: &Header, flow: &mut Flow, x: &Extras<'_>, sampling: &Sampling) {
+    if !x.has_bytes {
+        if let Some(b) = x.bytes_alt {
+            flow.bytes = b;
+        }
+    }
+    if !x.has_packets {
+        if let Some(p) = x.packets_alt {
+            flow.packets = p;
+        }
+    }
+    flow.in_if = flow.in_if.or(x.in_if_alt);
+    flow.out_if = flow.out_if.or(x.out_if_alt);
+    let export_ms = i64::from(h.export_secs) * 1000;
+    match h.uptime_ms {
+        Some(up) => {
+            let at =
+                |t: u32| Timestamp::from_millis(export_ms - i64::from(up.wrapping_sub(t) as i32));
+            if let Some(t) = x.first_uptime {
+                flow.start = Some(at(t));
+            }
+            if let Some(t) = x.last_uptime {
+                flow.end = Some(at(t));
+            }
+        }
+        None => {
+            let init = x
+                .sys_init_ms
+                .or_else(|| sampling.sys_init_ms.get(&(h.exporter, h.domain)).copied());
+            if let Some(init) = init.map(|i| i.min(1 << 50) as i64) {
+                if let Some(t) = x.first_uptime {
+                    flow.start = flow
+                        .start
+                        .or(Some(Timestamp::from_millis(init + i64::from(t))));
+                }
+                if let Some(t) = x.last_uptime {
+                    flow.end = flow
+                        .end
+                        .or(Some(Timestamp::from_millis(init + i64::from(t))));
+                }
+            }
+        }
+    }
+    let export_ns = export_ms * 1_000_000;
+    if let Some(d) = x.start_delta_us {
+        flow.start = flow
+            .start
+            .or(Some(Timestamp(export_ns - i64::from(d) * 1000)));
+    }
+    if let Some(d) = x.end_delta_us {
+        flow.end = flow
+            .end
+            .or(Some(Timestamp(export_ns - i64::from(d) * 1000)));
+    }
+    if let Some(frame) = x.frame {
+        if let Ok(p) = crate::packet::decode_ethernet(frame) {
+            flow.fill_from_packet(&p);
+        }
+        if !x.has_bytes && x.bytes_alt.is_none() {
+            flow.bytes = x.frame_size.unwrap_or(frame.len() as u64);
+        }
+        if !x.has_packets && x.packets_alt.is_none() {
+            flow.packets = 1;
+        }
+    }
+    flow.sampling_rate = sampling.rate(h, flow, x);
+}
+
+/// The reverse direction of a biflow record.
+fn reverse(f: &Flow, x: &Extras<'_>) -> Flow {
+    let mut r = *f;
+    r.reverse = true;
+    r.record |= 1 << 63;
+    r.src = f.dst;
+    r.dst = f.src;
+    r.src_port = f.dst_port;
+    r.dst_port = f.src_port;
+    r.src_mac = f.dst_mac;
+    r.dst_mac = f.src_mac;
+    r.src_as = f.dst_as;
+    r.dst_as = f.src_as;
+    r.src_mask = f.dst_mask;
+    r.dst_mask = f.src_mask;
+    r.in_if = f.out_if;
+    r.out_if = f.in_if;
+    r.nat_src = f.nat_dst;
+    r.nat_dst = f.nat_src;
+    r.nat_src_port = f.nat_dst_port;
+    r.nat_dst_port = f.nat_src_port;
+    r.bytes = x.rev_bytes.unwrap_or(0);
+    r.packets = x.rev_packets.unwrap_or(0);
+    r.tcp_flags = x.rev_flags;
+    r
+}
