@@ -444,3 +444,75 @@ pub fn decode_export(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_field_picks_the_decoder() {
+        let mut d = NetflowDecoder::default();
+        let exporter: IpAddr = "192.0.2.1".parse().unwrap();
+        let mut flows = Vec::new();
+        let mut counters = Vec::new();
+        let mut run =
+            |p: &[u8]| decode_export(&mut d, exporter, p, Timestamp(0), &mut flows, &mut counters);
+        // sFlow: 32-bit 5, IPv4 agent, no samples.
+        let sflow = [
+            0, 0, 0, 5, 0, 0, 0, 1, 10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        assert_eq!(run(&sflow), Ok(Decoded::Sflow));
+        // NetFlow v5 with no records.
+        let mut v5 = vec![0, 5, 0, 0];
+        v5.extend_from_slice(&[0; 20]);
+        assert_eq!(run(&v5), Ok(Decoded::Netflow(ExportVersion::Netflow5)));
+        assert_eq!(
+            run(&[0, 0, 0, 4, 0, 0]),
+            Err(ExportError::UnknownVersion { version: 4 })
+        );
+        assert!(matches!(run(&[0, 9, 0]), Err(ExportError::Netflow(_))));
+        assert!(run(&[]).is_err());
+    }
+
+    #[test]
+    fn event_mapping() {
+        let exporter: IpAddr = "192.0.2.1".parse().unwrap();
+        let mut f = Flow::new(ExportVersion::Ipfix, exporter, 7, Timestamp::from_secs(100));
+        f.sampling_rate = 10;
+        f.bytes = 150;
+        f.packets = 2;
+        f.src = Some("10.0.0.1".parse().unwrap());
+        f.dst = Some("10.0.0.2".parse().unwrap());
+        f.protocol = Some(17);
+        f.src_mac = Some([0, 0x53, 0, 0, 0, 1]);
+        f.vlan = Some(12);
+        f.src_as = Some(64500);
+        f.nat_src = Some("203.0.113.1".parse().unwrap());
+        f.end = Some(Timestamp::from_secs(99));
+        let ctx = EventContext {
+            source: "routers".into(),
+            default_sector: "unassigned".into(),
+            now: Timestamp::from_secs(200),
+            ..EventContext::default()
+        };
+        let e = to_event(&f, &ctx);
+        assert_eq!(e.sector, "unassigned");
+        assert_eq!(e.timestamp, Timestamp::from_secs(99));
+        let json: serde_json::Value = serde_json::from_str(&e.to_json_string()).unwrap();
+        assert_eq!(json["network.bytes"], 1500);
+        assert_eq!(json["network.packets"], 20);
+        assert_eq!(json["flow.bytes_raw"], 150);
+        assert_eq!(json["flow.sampling_rate"], 10);
+        assert_eq!(json["flow.observation_domain"], 7);
+        assert_eq!(json["flow.version"], "ipfix");
+        assert_eq!(json["network.transport"], "udp");
+        assert_eq!(json["source.mac"], "00-53-00-00-00-01");
+        assert_eq!(json["network.vlan.id"], "12");
+        assert_eq!(json["source.as.number"], 64500);
+        assert_eq!(json["source.nat.ip"], "203.0.113.1");
+        assert_eq!(json["event.category"][0], "network");
+        // The event round-trips through the model's JSON form.
+        let back: Event = serde_json::from_str(&e.to_json_string()).unwrap();
+        assert_eq!(back, e);
+    }
+}

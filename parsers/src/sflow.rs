@@ -423,3 +423,174 @@ fn counter_sample(
     }
     Ok(c)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(v: &mut Vec<u8>, words: &[u32]) {
+        for x in words {
+            v.extend_from_slice(&x.to_be_bytes());
+        }
+    }
+
+    fn item(format: u32, body: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        w(&mut v, &[format, body.len() as u32]);
+        v.extend_from_slice(body);
+        v
+    }
+
+    fn datagram(samples: &[Vec<u8>]) -> Vec<u8> {
+        let mut v = Vec::new();
+        w(&mut v, &[5, 2]);
+        v.extend_from_slice(&"2001:db8::9".parse::<Ipv6Addr>().unwrap().octets());
+        w(&mut v, &[3, 77, 1000, samples.len() as u32]);
+        for s in samples {
+            v.extend_from_slice(s);
+        }
+        v
+    }
+
+    fn vxlan_frame() -> Vec<u8> {
+        let mut inner = vec![0u8; 12];
+        inner.extend_from_slice(&[8, 0, 0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0]);
+        inner.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2, 0, 53, 0, 99, 0, 8, 0, 0]);
+        let mut vx = vec![0x08, 0, 0, 0, 0, 0, 42, 0];
+        vx.extend(inner);
+        let mut udp = vec![0x30, 0x39, 0x12, 0xB5];
+        udp.extend_from_slice(&((8 + vx.len()) as u16).to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend(vx);
+        let mut ip = vec![0x45, 0];
+        ip.extend_from_slice(&((20 + udp.len()) as u16).to_be_bytes());
+        ip.extend_from_slice(&[0, 0, 0, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2]);
+        ip.extend(udp);
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[8, 0]);
+        f.extend(ip);
+        f
+    }
+
+    fn flow_sample(expanded: bool) -> Vec<u8> {
+        let frame = vxlan_frame();
+        let mut hdr = Vec::new();
+        w(&mut hdr, &[1, 1500, 4, frame.len() as u32]);
+        hdr.extend_from_slice(&frame);
+        while hdr.len() % 4 != 0 {
+            hdr.push(0);
+        }
+        let mut gw = Vec::new();
+        w(
+            &mut gw,
+            &[1, 0xC000_0201, 65000, 64500, 64501, 1, 2, 2, 64510, 64511],
+        );
+        let mut sw = Vec::new();
+        w(&mut sw, &[100, 0, 200, 0]);
+        let mut s = Vec::new();
+        if expanded {
+            w(&mut s, &[9, 0, 5, 2048, 0, 0, 0, 3, 0, 4, 3]);
+        } else {
+            w(&mut s, &[9, 5, 2048, 0, 0, 3, 4, 3]);
+        }
+        s.extend(item(1, &hdr));
+        s.extend(item(1003, &gw));
+        s.extend(item(1001, &sw));
+        item(if expanded { 3 } else { 1 }, &s)
+    }
+
+    #[test]
+    fn flow_samples_with_vxlan_gateway_and_switch() {
+        for expanded in [false, true] {
+            let d = datagram(&[flow_sample(expanded)]);
+            let mut flows = Vec::new();
+            let mut counters = Vec::new();
+            decode(&d, Timestamp(5), &mut flows, &mut counters).unwrap();
+            assert_eq!(flows.len(), 1);
+            let f = &flows[0];
+            assert_eq!(f.exporter, "2001:db8::9".parse::<IpAddr>().unwrap());
+            assert_eq!(f.domain, 3);
+            assert_eq!(f.sampling_rate, 2048);
+            assert_eq!((f.bytes, f.packets), (1500, 1));
+            assert_eq!(f.scaled_bytes(), 1500 * 2048);
+            assert_eq!(f.vxlan_vni, Some(42));
+            assert_eq!(f.src, Some("10.0.0.1".parse().unwrap()), "inner packet");
+            assert_eq!(f.dst_port, Some(99));
+            assert_eq!((f.in_if, f.out_if), (Some(3), Some(4)));
+            assert_eq!((f.src_as, f.dst_as), (Some(64500), Some(64511)));
+            assert_eq!(f.bgp_next_hop, Some("192.0.2.1".parse().unwrap()));
+            assert_eq!((f.vlan, f.post_vlan), (Some(100), Some(200)));
+            assert_eq!(f.end, Some(Timestamp(5)));
+        }
+    }
+
+    #[test]
+    fn counter_samples_and_errors() {
+        let mut gen = Vec::new();
+        w(
+            &mut gen,
+            &[
+                7,
+                6,
+                0,
+                1_000_000_000,
+                1,
+                3,
+                0,
+                12345,
+                1,
+                2,
+                3,
+                4,
+                5,
+                6,
+                0,
+                999,
+                7,
+                8,
+                9,
+                10,
+                11,
+                1,
+            ],
+        );
+        let mut s = Vec::new();
+        w(&mut s, &[1, 7, 2]);
+        s.extend(item(1, &gen));
+        s.extend(item(2, &[0; 8]));
+        let d = datagram(&[item(2, &s)]);
+        let mut flows = Vec::new();
+        let mut counters = Vec::new();
+        decode(&d, Timestamp(0), &mut flows, &mut counters).unwrap();
+        let c = counters[0];
+        let i = c.interface.unwrap();
+        assert_eq!(
+            (i.if_index, i.if_speed, i.in_octets, i.out_octets),
+            (7, 1_000_000_000, 12345, 999)
+        );
+        assert_eq!(i.promiscuous_mode, 1);
+        assert_eq!(c.other_records, 1);
+        // Truncated anywhere: an error naming where, never a panic.
+        for cut in 0..d.len() {
+            let r = decode(&d[..cut], Timestamp(0), &mut flows, &mut counters);
+            assert!(r.is_err(), "cut at {cut}");
+        }
+        let mut bad = d.clone();
+        bad[3] = 4;
+        assert_eq!(
+            decode(&bad, Timestamp(0), &mut flows, &mut counters)
+                .unwrap_err()
+                .field,
+            "version"
+        );
+        let mut huge = datagram(&[]);
+        let n = huge.len() - 4;
+        huge[n..].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert_eq!(
+            decode(&huge, Timestamp(0), &mut flows, &mut counters)
+                .unwrap_err()
+                .reason,
+            "above the limit"
+        );
+    }
+}

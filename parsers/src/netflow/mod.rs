@@ -739,9 +739,6 @@ fn decode_data(
         let mut flow = Flow::new(h.version, h.exporter, h.domain, export_time);
         let mut x = Extras::default();
         let Some(used) = decode_record(&t.fields, rest, &mut flow, &mut x) else {
-            if !rest.iter().all(|&b| b == 0) {
-                stats.records_truncated += 1;
-            }
             break;
         };
         at += used;
@@ -757,6 +754,13 @@ fn decode_data(
         if x.rev_bytes.unwrap_or(0) > 0 || x.rev_packets.unwrap_or(0) > 0 {
             out.push(reverse(&flow, &x));
         }
+    }
+    // What is left is padding (zeros, shorter than a record) or a record cut short.
+    if body
+        .get(at..)
+        .is_some_and(|rest| rest.iter().any(|&b| b != 0))
+    {
+        stats.records_truncated += 1;
     }
 }
 
@@ -884,4 +888,442 @@ fn reverse(f: &Flow, x: &Extras<'_>) -> Flow {
     r.packets = x.rev_packets.unwrap_or(0);
     r.tcp_flags = x.rev_flags;
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECS: u32 = 1_700_000_000;
+
+    fn exporter() -> IpAddr {
+        "192.0.2.1".parse().unwrap()
+    }
+
+    fn sets(sets: &[(u16, Vec<u8>)]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for (id, body) in sets {
+            b.extend_from_slice(&id.to_be_bytes());
+            b.extend_from_slice(&((body.len() + 4) as u16).to_be_bytes());
+            b.extend_from_slice(body);
+        }
+        b
+    }
+
+    fn v9(secs: u32, body: &[(u16, Vec<u8>)]) -> Vec<u8> {
+        let mut p = vec![0, 9, 0, body.len() as u8];
+        p.extend_from_slice(&100_000u32.to_be_bytes());
+        p.extend_from_slice(&secs.to_be_bytes());
+        p.extend_from_slice(&7u32.to_be_bytes());
+        p.extend_from_slice(&0u32.to_be_bytes());
+        p.extend(sets(body));
+        p
+    }
+
+    fn ipfix(secs: u32, body: &[(u16, Vec<u8>)]) -> Vec<u8> {
+        let s = sets(body);
+        let mut p = vec![0, 10];
+        p.extend_from_slice(&((16 + s.len()) as u16).to_be_bytes());
+        p.extend_from_slice(&secs.to_be_bytes());
+        p.extend_from_slice(&1u32.to_be_bytes());
+        p.extend_from_slice(&5u32.to_be_bytes());
+        p.extend(s);
+        p
+    }
+
+    /// A template record: (ie, len, enterprise).
+    fn tmpl(id: u16, fields: &[(u16, u16, u32)]) -> Vec<u8> {
+        let mut b = id.to_be_bytes().to_vec();
+        b.extend_from_slice(&(fields.len() as u16).to_be_bytes());
+        for &(ie, len, pen) in fields {
+            if pen != 0 {
+                b.extend_from_slice(&(ie | 0x8000).to_be_bytes());
+                b.extend_from_slice(&len.to_be_bytes());
+                b.extend_from_slice(&pen.to_be_bytes());
+            } else {
+                b.extend_from_slice(&ie.to_be_bytes());
+                b.extend_from_slice(&len.to_be_bytes());
+            }
+        }
+        b
+    }
+
+    const BASIC: &[(u16, u16, u32)] = &[
+        (8, 4, 0),
+        (12, 4, 0),
+        (7, 2, 0),
+        (11, 2, 0),
+        (4, 1, 0),
+        (1, 4, 0),
+        (2, 4, 0),
+    ];
+
+    fn basic_record(last: u8, bytes: u32) -> Vec<u8> {
+        let mut r = vec![10, 0, 0, 1, 10, 0, 0, last, 0x04, 0xD2, 0x01, 0xBB, 6];
+        r.extend_from_slice(&bytes.to_be_bytes());
+        r.extend_from_slice(&2u32.to_be_bytes());
+        r
+    }
+
+    fn decode(
+        d: &mut NetflowDecoder,
+        p: &[u8],
+    ) -> (Vec<Flow>, Result<ExportVersion, NetflowError>) {
+        let mut out = Vec::new();
+        let r = d.decode(exporter(), p, &mut out);
+        (out, r)
+    }
+
+    /// Decodes a packet that must be well-formed.
+    fn feed(d: &mut NetflowDecoder, p: &[u8]) -> Vec<Flow> {
+        let (flows, r) = decode(d, p);
+        assert!(r.is_ok(), "{r:?}");
+        flows
+    }
+
+    #[test]
+    fn v9_template_then_data_with_padding() {
+        let mut d = NetflowDecoder::default();
+        let mut data = basic_record(2, 1000);
+        data.extend(basic_record(3, 2000));
+        data.extend_from_slice(&[0, 0, 0]);
+        let (flows, r) = decode(&mut d, &v9(SECS, &[(0, tmpl(256, BASIC)), (256, data)]));
+        assert_eq!(r, Ok(ExportVersion::Netflow9));
+        assert_eq!(flows.len(), 2);
+        assert_eq!(flows[1].dst, Some("10.0.0.3".parse().unwrap()));
+        assert_eq!(
+            (flows[1].src_port, flows[1].dst_port),
+            (Some(1234), Some(443))
+        );
+        assert_eq!((flows[1].bytes, flows[1].packets), (2000, 2));
+        assert_eq!(flows[0].protocol, Some(6));
+        assert_ne!(flows[0].record, flows[1].record);
+        assert_eq!(d.stats().records_truncated, 0);
+    }
+
+    #[test]
+    fn truncated_sets_and_headers_are_errors_with_offsets() {
+        let mut d = NetflowDecoder::default();
+        let mut p = v9(SECS, &[(0, tmpl(256, BASIC))]);
+        // Claim a longer set than the packet holds.
+        p[22] = 0;
+        p[23] = 200;
+        let (_, r) = decode(&mut d, &p);
+        let e = r.unwrap_err();
+        assert_eq!((e.offset, e.field), (22, "set length"));
+        // Set length below its own header.
+        let mut p = v9(SECS, &[(0, tmpl(256, BASIC))]);
+        p[23] = 2;
+        assert_eq!(
+            decode(&mut d, &p).1.unwrap_err().reason,
+            "below the 4-byte set header"
+        );
+        // Short headers.
+        assert!(decode(&mut d, &[0, 9, 0]).1.is_err());
+        assert!(decode(&mut d, &[0, 10, 0, 16, 0, 0]).1.is_err());
+        assert!(decode(&mut d, &[0, 7, 0, 0]).1.is_err());
+        // IPFIX length beyond the datagram.
+        let mut p = ipfix(SECS, &[]);
+        p[3] = 200;
+        assert_eq!(
+            decode(&mut d, &p).1.unwrap_err().field,
+            "ipfix message length"
+        );
+        // A template whose field count runs past the set ("huge field count").
+        let mut t = tmpl(256, BASIC);
+        t[2] = 0xFF;
+        t[3] = 0xFF;
+        let e = decode(&mut d, &v9(SECS, &[(0, t)])).1.unwrap_err();
+        assert_eq!(e.field, "template field");
+        assert!(d.stats().errors >= 5);
+        // A data record cut by the end of its set.
+        let mut d = NetflowDecoder::default();
+        let mut data = basic_record(2, 1);
+        data.extend_from_slice(&[10, 0, 0, 1, 10]);
+        let (flows, r) = decode(&mut d, &v9(SECS, &[(0, tmpl(256, BASIC)), (256, data)]));
+        assert!(r.is_ok());
+        assert_eq!(flows.len(), 1);
+        assert_eq!(d.stats().records_truncated, 1);
+    }
+
+    #[test]
+    fn zero_field_and_zero_length_templates() {
+        let mut d = NetflowDecoder::default();
+        // v9 template with 0 fields: invalid, skipped; the next template in the set is read.
+        let mut t = tmpl(300, &[]);
+        t.extend(tmpl(256, BASIC));
+        let (_, r) = decode(&mut d, &v9(SECS, &[(0, t)]));
+        assert!(r.is_ok());
+        assert_eq!(d.stats().templates_invalid, 1);
+        assert_eq!(d.template_count(), 1);
+        // Only zero-length fields: records of no bytes cannot be decoded, refused.
+        let (_, r) = decode(
+            &mut d,
+            &v9(SECS, &[(0, tmpl(301, &[(1, 0, 0), (2, 0, 0)]))]),
+        );
+        assert!(r.is_ok());
+        assert_eq!(d.stats().templates_invalid, 2);
+        // A zero-length field among others is fine and reads as nothing.
+        let mut fields = BASIC.to_vec();
+        fields.insert(0, (10, 0, 0));
+        let (flows, _) = decode(
+            &mut d,
+            &v9(SECS, &[(0, tmpl(302, &fields)), (302, basic_record(9, 5))]),
+        );
+        assert_eq!(flows.len(), 1);
+        assert_eq!(flows[0].in_if, None);
+        // Template ids below 256 cannot describe data.
+        feed(&mut d, &v9(SECS, &[(0, tmpl(255, BASIC))]));
+        assert_eq!(d.stats().templates_invalid, 3);
+    }
+
+    #[test]
+    fn ipfix_variable_length_enterprise_and_biflow() {
+        let mut d = NetflowDecoder::default();
+        let fields = [
+            (8, 4, 0),
+            (12, 4, 0),
+            (1, 8, 0),
+            (2, 8, 0),
+            (1, 8, REVERSE_PEN),
+            (2, 8, REVERSE_PEN),
+            (82, VARLEN, 0),
+            (100, 4, 9),
+            (83, VARLEN, 0),
+            (154, 8, 0),
+        ];
+        let mut rec = vec![192, 0, 2, 10, 198, 51, 100, 20];
+        rec.extend_from_slice(&500u64.to_be_bytes());
+        rec.extend_from_slice(&5u64.to_be_bytes());
+        rec.extend_from_slice(&700u64.to_be_bytes());
+        rec.extend_from_slice(&7u64.to_be_bytes());
+        // interfaceName: short form; a vendor field; interfaceDescription: 255 escape.
+        rec.extend_from_slice(&[3, b'e', b't', b'h']);
+        rec.extend_from_slice(&[0, 0, 0, 1]);
+        rec.push(255);
+        rec.extend_from_slice(&300u16.to_be_bytes());
+        rec.extend(std::iter::repeat_n(b'd', 300));
+        // flowStartMicroseconds: NTP time of 2023-11-14T22:13:20.5Z.
+        let ntp_secs = u64::from(SECS) + 2_208_988_800;
+        rec.extend_from_slice(&((ntp_secs << 32) | (1 << 31)).to_be_bytes());
+        let (flows, r) = decode(&mut d, &ipfix(SECS, &[(2, tmpl(400, &fields)), (400, rec)]));
+        assert_eq!(r, Ok(ExportVersion::Ipfix));
+        assert_eq!(flows.len(), 2, "forward and reverse");
+        let (f, b) = (&flows[0], &flows[1]);
+        assert_eq!((f.bytes, f.packets), (500, 5));
+        assert_eq!((b.bytes, b.packets), (700, 7));
+        assert!(b.reverse && !f.reverse);
+        assert_eq!(b.src, f.dst);
+        assert_eq!(
+            f.start,
+            Some(Timestamp(i64::from(SECS) * 1_000_000_000 + 500_000_000))
+        );
+        assert_eq!(f.domain, 5);
+        assert_ne!(f.record, b.record);
+    }
+
+    #[test]
+    fn ipfix_withdrawal_and_redefinition() {
+        let mut d = NetflowDecoder::default();
+        feed(
+            &mut d,
+            &ipfix(SECS, &[(2, tmpl(400, BASIC)), (2, tmpl(401, BASIC))]),
+        );
+        assert_eq!(d.template_count(), 2);
+        // Redefine 400 with the ports swapped.
+        let mut swapped = BASIC.to_vec();
+        swapped.swap(2, 3);
+        feed(&mut d, &ipfix(SECS, &[(2, tmpl(400, &swapped))]));
+        assert_eq!(d.stats().templates_redefined, 1);
+        let (flows, _) = decode(&mut d, &ipfix(SECS, &[(400, basic_record(2, 1))]));
+        assert_eq!(
+            (flows[0].src_port, flows[0].dst_port),
+            (Some(443), Some(1234))
+        );
+        // Withdraw 400: its data is now held, not decoded.
+        feed(
+            &mut d,
+            &ipfix(
+                SECS,
+                &[(
+                    2,
+                    400u16.to_be_bytes().iter().copied().chain([0, 0]).collect(),
+                )],
+            ),
+        );
+        assert_eq!(d.template_count(), 1);
+        let (flows, _) = decode(&mut d, &ipfix(SECS, &[(400, basic_record(2, 1))]));
+        assert!(flows.is_empty());
+        assert_eq!(d.held_count(), 1);
+        // Withdraw all data templates of the domain (template id 2).
+        feed(&mut d, &ipfix(SECS, &[(2, vec![0, 2, 0, 0])]));
+        assert_eq!(d.template_count(), 0);
+        assert_eq!(d.stats().templates_withdrawn, 2);
+    }
+
+    #[test]
+    fn held_sets_are_bounded_released_and_expired() {
+        let mut d = NetflowDecoder::new(Config {
+            max_held_sets_per_key: 2,
+            held_timeout_secs: 10,
+            ..Config::default()
+        });
+        for i in 0..3 {
+            feed(&mut d, &v9(SECS, &[(256, basic_record(i, 1))]));
+        }
+        assert_eq!(d.held_count(), 2);
+        assert_eq!(d.stats().held_dropped, 1);
+        // The template comes in a later packet: the two held sets decode, oldest first.
+        let (flows, _) = decode(&mut d, &v9(SECS + 1, &[(0, tmpl(256, BASIC))]));
+        assert_eq!(flows.len(), 2);
+        assert_eq!(flows[0].dst, Some("10.0.0.1".parse().unwrap()));
+        assert_eq!(d.stats().sets_released, 2);
+        assert_eq!(d.held_count(), 0);
+        // A held set whose template does not come in time expires.
+        feed(&mut d, &v9(SECS, &[(257, basic_record(1, 1))]));
+        assert_eq!(d.held_count(), 1);
+        feed(&mut d, &v9(SECS + 20, &[]));
+        assert_eq!(d.held_count(), 0);
+        assert_eq!(d.stats().held_expired, 1);
+        // The byte bound.
+        let mut d = NetflowDecoder::new(Config {
+            max_held_bytes: 10,
+            ..Config::default()
+        });
+        feed(&mut d, &v9(SECS, &[(256, basic_record(1, 1))]));
+        assert_eq!(d.held_count(), 0);
+        assert_eq!(d.stats().held_dropped, 1);
+    }
+
+    #[test]
+    fn templates_expire_and_are_evicted() {
+        let mut d = NetflowDecoder::new(Config {
+            max_templates: 2,
+            template_timeout_secs: 100,
+            ..Config::default()
+        });
+        feed(&mut d, &v9(SECS, &[(0, tmpl(256, BASIC))]));
+        feed(&mut d, &v9(SECS + 1, &[(0, tmpl(257, BASIC))]));
+        feed(&mut d, &v9(SECS + 2, &[(0, tmpl(258, BASIC))]));
+        assert_eq!(d.template_count(), 2);
+        assert_eq!(d.stats().templates_evicted, 1);
+        let (flows, _) = decode(&mut d, &v9(SECS + 3, &[(256, basic_record(1, 1))]));
+        assert!(flows.is_empty(), "256 was the oldest and was evicted");
+        let (flows, _) = decode(&mut d, &v9(SECS + 50, &[(258, basic_record(1, 1))]));
+        assert_eq!(flows.len(), 1);
+        // 200 s later in export time, 258 is stale.
+        let (flows, _) = decode(&mut d, &v9(SECS + 250, &[(258, basic_record(1, 1))]));
+        assert!(flows.is_empty());
+        assert!(d.stats().templates_expired >= 1);
+    }
+
+    #[test]
+    fn sampling_from_options_record_and_header() {
+        let mut d = NetflowDecoder::default();
+        // IPFIX options template: scope selectorId (302); samplingPacketInterval 1,
+        // samplingPacketSpace 99 → 1 in 100.
+        let mut ot = 500u16.to_be_bytes().to_vec();
+        ot.extend_from_slice(&[0, 3, 0, 1]);
+        for (ie, len) in [(302u16, 4u16), (305, 4), (306, 4)] {
+            ot.extend_from_slice(&ie.to_be_bytes());
+            ot.extend_from_slice(&len.to_be_bytes());
+        }
+        let mut od = 9u32.to_be_bytes().to_vec();
+        od.extend_from_slice(&1u32.to_be_bytes());
+        od.extend_from_slice(&99u32.to_be_bytes());
+        let mut fields = BASIC.to_vec();
+        fields.push((302, 4, 0));
+        let mut rec = basic_record(2, 10);
+        rec.extend_from_slice(&9u32.to_be_bytes());
+        let mut rec_other = basic_record(3, 10);
+        rec_other.extend_from_slice(&8u32.to_be_bytes());
+        rec.extend(rec_other);
+        let (flows, _) = decode(
+            &mut d,
+            &ipfix(
+                SECS,
+                &[(3, ot), (500, od), (2, tmpl(400, &fields)), (400, rec)],
+            ),
+        );
+        assert_eq!(d.sampling_rate(exporter(), 5, Some(9)), Some(100));
+        assert_eq!(flows[0].sampling_rate, 100);
+        assert_eq!(flows[0].scaled_bytes(), 1000);
+        assert_eq!(flows[1].sampling_rate, 1, "unknown sampler 8");
+        // A rate in the data record itself wins.
+        let mut fields = BASIC.to_vec();
+        fields.push((34, 4, 0));
+        let mut rec = basic_record(2, 10);
+        rec.extend_from_slice(&512u32.to_be_bytes());
+        let (flows, _) = decode(&mut d, &ipfix(SECS, &[(2, tmpl(401, &fields)), (401, rec)]));
+        assert_eq!(flows[0].sampling_rate, 512);
+        assert_eq!(flows[0].scaled_packets(), 1024);
+        // v5: the header's 14-bit interval.
+        let mut v5 = vec![0, 5, 0, 1];
+        v5.extend_from_slice(&10_000u32.to_be_bytes());
+        v5.extend_from_slice(&SECS.to_be_bytes());
+        v5.extend_from_slice(&[0; 8]);
+        v5.extend_from_slice(&[1, 2, 0x40, 0x40]);
+        let mut r = vec![0u8; 48];
+        r[16..20].copy_from_slice(&3u32.to_be_bytes());
+        r[20..24].copy_from_slice(&300u32.to_be_bytes());
+        r[24..28].copy_from_slice(&4_000u32.to_be_bytes());
+        r[28..32].copy_from_slice(&9_000u32.to_be_bytes());
+        v5.extend(r);
+        let (flows, r) = decode(&mut d, &v5);
+        assert_eq!(r, Ok(ExportVersion::Netflow5));
+        assert_eq!(flows[0].sampling_rate, 64);
+        assert_eq!(flows[0].domain, 0x0102);
+        assert_eq!(
+            flows[0].end,
+            Some(Timestamp::from_millis(i64::from(SECS) * 1000 - 1_000))
+        );
+        assert_eq!(
+            flows[0].start,
+            Some(Timestamp::from_millis(i64::from(SECS) * 1000 - 6_000))
+        );
+        // v5 count beyond the records present.
+        v5[3] = 2;
+        assert_eq!(decode(&mut d, &v5).1.unwrap_err().field, "v5 record");
+    }
+
+    #[test]
+    fn nat_mpls_vlan_mac_and_uptime_times() {
+        let mut d = NetflowDecoder::default();
+        let fields = [
+            (8, 4, 0),
+            (225, 4, 0),
+            (227, 2, 0),
+            (70, 3, 0),
+            (71, 3, 0),
+            (58, 2, 0),
+            (56, 6, 0),
+            (22, 4, 0),
+            (21, 4, 0),
+            (61, 1, 0),
+        ];
+        let mut rec = vec![10, 0, 0, 1, 203, 0, 113, 5, 0x1F, 0x90];
+        rec.extend_from_slice(&[0x00, 0x01, 0x00, 0x00, 0x02, 0x01]);
+        rec.extend_from_slice(&[0x00, 0x64]);
+        rec.extend_from_slice(&[0, 0x53, 0, 1, 2, 3]);
+        rec.extend_from_slice(&90_000u32.to_be_bytes());
+        rec.extend_from_slice(&99_000u32.to_be_bytes());
+        rec.push(1);
+        let (flows, _) = decode(&mut d, &v9(SECS, &[(0, tmpl(260, &fields)), (260, rec)]));
+        let f = &flows[0];
+        assert_eq!(f.nat_src, Some("203.0.113.5".parse().unwrap()));
+        assert_eq!(f.nat_src_port, Some(8080));
+        assert_eq!((f.mpls_count, f.mpls[0], f.mpls[1]), (2, 16, 32));
+        assert_eq!(f.vlan, Some(100));
+        assert_eq!(f.src_mac, Some([0, 0x53, 0, 1, 2, 3]));
+        assert_eq!(f.direction, Some(1));
+        // sysUptime at export 100 000 ms: first 10 s and last 1 s before export.
+        assert_eq!(
+            f.start,
+            Some(Timestamp::from_millis(i64::from(SECS) * 1000 - 10_000))
+        );
+        assert_eq!(
+            f.end,
+            Some(Timestamp::from_millis(i64::from(SECS) * 1000 - 1_000))
+        );
+    }
 }
