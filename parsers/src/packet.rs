@@ -1,6 +1,7 @@
-//! Zero-copy packet decode: link layer (Ethernet with 802.1Q / 802.1ad tags, Linux
-//! cooked capture v1/v2, BSD loopback, raw IP), IPv4 (options skipped, fragments
-//! flagged), IPv6 (extension headers walked), TCP, UDP, ICMP and ICMPv6 into a small
+//! Zero-copy packet decode: link layer (Ethernet with 802.1Q / 802.1ad tags and PPPoE
+//! sessions, Linux cooked capture v1/v2, Linux NFLOG, BSD loopback, raw IP), IPv4 (options
+//! skipped, fragments flagged), IPv6 (extension headers walked), one level of IP-in-IP /
+//! IPv6-in-IPv4, TCP, UDP, SCTP ports, ICMP and ICMPv6 into a small
 //! [`Decoded`] that borrows the frame; plus DNS ([`dns`]) and TLS ClientHello SNI
 //! ([`tls_client_hello_sni`]) over L4 payload slices, and VXLAN decapsulation
 //! ([`vxlan_inner`]).
@@ -21,6 +22,7 @@ pub const ETHERTYPE_VLAN: u16 = 0x8100;
 pub const ETHERTYPE_QINQ: u16 = 0x88A8;
 pub const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
 pub const ETHERTYPE_MPLS: u16 = 0x8847;
+pub const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
 
 pub const PROTO_ICMP: u8 = 1;
 pub const PROTO_TCP: u8 = 6;
@@ -68,6 +70,9 @@ pub struct Decoded<'a> {
     pub payload: &'a [u8],
     /// The transport header was cut short by the capture.
     pub truncated: bool,
+    /// The IP layer reported is the inner one of IP-in-IP or IPv6-in-IPv4 (protocol 4 or
+    /// 41): one level of such tunnels is decapsulated.
+    pub tunneled: bool,
 }
 
 /// A layer that could not be decoded: which one, at which byte, and why.
@@ -147,6 +152,31 @@ pub fn decode(link: u32, frame: &[u8]) -> Result<Decoded<'_>, PacketError> {
             }
             Ok(d)
         }
+        linktype::NFLOG => {
+            // Linux NFLOG: family, version, resource id, then TLVs (length and type in host
+            // order, little-endian in practice, padded to 4 bytes); type 9 is the IP packet.
+            if frame.len() < 4 {
+                return Err(err(0, "nflog header", "truncated"));
+            }
+            let mut at = 4;
+            while let (Some(l), Some(t)) = (frame.get(at..at + 2), frame.get(at + 2..at + 4)) {
+                let len = usize::from(u16::from_le_bytes([l[0], l[1]]));
+                let ty = u16::from_le_bytes([t[0], t[1]]);
+                if len < 4 {
+                    return Err(err(at, "nflog tlv", "length below 4"));
+                }
+                let Some(value) = frame.get(at + 4..at + len) else {
+                    return Err(err(at, "nflog tlv", "truncated"));
+                };
+                if ty == 9 {
+                    let mut d = Decoded::default();
+                    decode_ip_into(&mut d, value, at + 4)?;
+                    return Ok(d);
+                }
+                at += (len + 3) & !3;
+            }
+            Err(err(at, "nflog", "no packet payload"))
+        }
         _ => Err(err(0, "link layer", "unsupported link type")),
     }
 }
@@ -199,6 +229,18 @@ fn decode_ethertype<'a>(
     let rest = frame.get(at..).unwrap_or_default();
     match ethertype {
         ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => decode_ip_into(d, rest, at),
+        ETHERTYPE_PPPOE_SESSION => {
+            // PPPoE header (6 bytes), then the PPP protocol: 0x0021 IPv4, 0x0057 IPv6.
+            match be16(rest, 6) {
+                Some(0x0021) => decode_ethertype(d, frame, at + 8, ETHERTYPE_IPV4),
+                Some(0x0057) => decode_ethertype(d, frame, at + 8, ETHERTYPE_IPV6),
+                Some(_) => {
+                    d.payload = rest.get(8..).unwrap_or_default();
+                    Ok(())
+                }
+                None => Err(err(at, "pppoe header", "truncated")),
+            }
+        }
         _ => {
             d.payload = rest;
             Ok(())
@@ -327,6 +369,16 @@ fn decode_ipv6<'a>(d: &mut Decoded<'a>, ip: &'a [u8], base: usize) -> Result<(),
 fn decode_l4<'a>(d: &mut Decoded<'a>, l4: &'a [u8]) {
     d.payload = l4;
     match d.protocol {
+        4 | 41 if !d.tunneled => {
+            // IP-in-IP / IPv6-in-IPv4: report the inner packet (one level only).
+            let mut inner = Decoded {
+                tunneled: true,
+                ..*d
+            };
+            if decode_ip_into(&mut inner, l4, 0).is_ok() {
+                *d = inner;
+            }
+        }
         PROTO_TCP => {
             if l4.len() < 14 {
                 d.truncated = true;

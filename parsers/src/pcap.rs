@@ -34,6 +34,7 @@ pub mod linktype {
     pub const LINUX_SLL: u32 = 113;
     pub const IPV4: u32 = 228;
     pub const IPV6: u32 = 229;
+    pub const NFLOG: u32 = 239;
     pub const LINUX_SLL2: u32 = 276;
 }
 

@@ -89,8 +89,9 @@ fn netflow_corpus() {
                 assert!(!to_event(f, &ctx).to_json_string().is_empty());
             }
         }
-        decoder.expire(u32::MAX);
-        assert_eq!(decoder.held_count(), 0);
+        // Held sets stay within their bounds (8 keys × 2 sets).
+        assert!(decoder.held_count() <= 16);
+        assert!(decoder.template_count() <= 8);
     });
     assert!(n > 0, "the netflow corpus is empty");
     assert!(total_flows > 0, "no corpus file decodes to a flow");
