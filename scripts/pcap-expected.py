@@ -3,7 +3,8 @@
 under ../shared/testdata/pcap, the number of packets, the sums of captured and original
 lengths, the first and last timestamps (ns), and, over packets where tshark shows an IP
 source and a TCP/UDP destination port on the outermost layers, their count and the sum of
-those ports.
+those ports; the DNS question names of UDP port-53 messages (count and total `dns.qry.name.len`) and
+the TLS ClientHello server names (count and the sorted distinct names).
 
 Usage: scripts/pcap-expected.py   (prints Rust const data)
 """
@@ -28,12 +29,20 @@ def main():
             ["tshark", "-r", path, "-n", "-o", "tcp.analyze_sequence_numbers:FALSE", "-d", "udp.port==4789,vxlan",
              "-T", "fields", "-E", "separator=|", "-E", "occurrence=f",
              "-e", "frame.time_epoch", "-e", "frame.cap_len", "-e", "frame.len",
-             "-e", "ip.src", "-e", "ipv6.src", "-e", "tcp.dstport", "-e", "udp.dstport"],
+             "-e", "ip.src", "-e", "ipv6.src", "-e", "tcp.dstport", "-e", "udp.dstport",
+             "-e", "udp.srcport", "-e", "dns.qry.name.len", "-e", "tls.handshake.extensions_server_name",
+             "-e", "tcp.srcport"],
             capture_output=True, text=True).stdout
-        n = cap = orig = with_ports = port_sum = 0
+        n = cap = orig = with_ports = port_sum = dns = dns_len = 0
+        snis = []
         first = last = None
         for line in out.splitlines():
-            t, c, o, ip4, ip6, tp, up = line.split("|")
+            t, c, o, ip4, ip6, tp, up, usp, qname, sni, tsp = line.split("|")
+            if qname and not tp and not tsp and "53" in (up, usp):
+                dns += 1
+                dns_len += int(qname)
+            if sni:
+                snis.append(sni)
             secs, _, frac = t.partition(".")
             ns = int(secs) * 1_000_000_000 + int((frac + "000000000")[:9])
             first = ns if first is None else first
@@ -46,7 +55,8 @@ def main():
                 with_ports += 1
                 port_sum += int(port)
         print(f'    Capture {{ path: "{rel}", packets: {n}, cap_bytes: {cap}, orig_bytes: {orig}, '
-              f'first_ns: {first or 0}, last_ns: {last or 0}, with_ports: {with_ports}, port_sum: {port_sum} }},')
+              f'first_ns: {first or 0}, last_ns: {last or 0}, with_ports: {with_ports}, port_sum: {port_sum}, '
+              f'dns: {dns}, dns_len: {dns_len}, sni: {len(snis)}, sni_names: "{",".join(sorted(set(snis)))}" }},')
     print("];")
 
 

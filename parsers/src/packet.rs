@@ -491,7 +491,8 @@ pub struct DnsMessage {
     pub response: bool,
     pub opcode: u8,
     pub rcode: u8,
-    /// The first question: name (dotted, lower-case, no trailing dot), type, class.
+    /// The first question: name (dotted, ASCII lower-cased, no trailing dot; bytes
+    /// outside ASCII map to the Latin-1 character of the same value), type, class.
     pub question: Option<DnsQuestion>,
     pub answers: Vec<DnsAnswer>,
 }
@@ -537,7 +538,13 @@ pub fn dns(msg: &[u8]) -> Result<DnsMessage, PacketError> {
     };
     let mut at = 12;
     for i in 0..qd {
-        let (name, next) = dns_name(msg, at)?;
+        // A malformed question after the first ends the message: the answers cannot be
+        // found past it.
+        let (name, next) = match dns_name(msg, at) {
+            Ok(v) => v,
+            Err(_) if i > 0 => return Ok(m),
+            Err(e) => return Err(e),
+        };
         let (Some(qtype), Some(qclass)) = (be16(msg, next), be16(msg, next + 2)) else {
             return Err(err(next, "dns question", "truncated"));
         };
@@ -595,6 +602,7 @@ pub fn dns(msg: &[u8]) -> Result<DnsMessage, PacketError> {
 /// Reads a possibly compressed name at `at`; returns it and the offset after it.
 fn dns_name(msg: &[u8], at: usize) -> Result<(String, usize), PacketError> {
     let mut name = String::new();
+    let mut wire_len = 1;
     let mut pos = at;
     let mut after = None;
     let mut jumps = 0;
@@ -622,7 +630,8 @@ fn dns_name(msg: &[u8], at: usize) -> Result<(String, usize), PacketError> {
                 let Some(label) = msg.get(pos + 1..pos + 1 + l) else {
                     return Err(err(pos, "dns name", "truncated label"));
                 };
-                if name.len() + l + 1 > 255 {
+                wire_len += l + 1;
+                if wire_len > 255 {
                     return Err(err(pos, "dns name", "longer than 255 bytes"));
                 }
                 if !name.is_empty() {
