@@ -183,20 +183,46 @@ struct Sampling {
     sys_init_ms: HashMap<(IpAddr, u32), u64>,
 }
 
-impl Sampling {
-    fn rate(&self, h: &Header, flow: &Flow, x: &Extras<'_>) -> u32 {
+/// Sampling and time-base state of one exporter domain, looked up once per data set.
+struct SetState<'s> {
+    sampling: &'s Sampling,
+    default_rate: u32,
+    sys_init_ms: Option<u64>,
+    /// The last sampler id looked up and its rate (records of a set share a few ids).
+    last_sampler: Option<(u64, u32)>,
+}
+
+impl<'s> SetState<'s> {
+    fn new(sampling: &'s Sampling, h: &Header) -> Self {
+        let key = (h.exporter, h.domain);
+        Self {
+            sampling,
+            default_rate: sampling.defaults.get(&key).copied().unwrap_or(1),
+            sys_init_ms: sampling.sys_init_ms.get(&key).copied(),
+            last_sampler: None,
+        }
+    }
+
+    fn rate(&mut self, h: &Header, flow: &Flow, x: &Extras<'_>) -> u32 {
         if let Some(r) = x.sampling_rate() {
             return r;
         }
-        if let Some(id) = flow.sampler_id {
-            if let Some(&r) = self.samplers.get(&(h.exporter, h.domain, id)) {
-                return r;
+        let Some(id) = flow.sampler_id else {
+            return self.default_rate;
+        };
+        if let Some((last, rate)) = self.last_sampler {
+            if last == id {
+                return rate;
             }
         }
-        self.defaults
-            .get(&(h.exporter, h.domain))
+        let rate = self
+            .sampling
+            .samplers
+            .get(&(h.exporter, h.domain, id))
             .copied()
-            .unwrap_or(1)
+            .unwrap_or(self.default_rate);
+        self.last_sampler = Some((id, rate));
+        rate
     }
 }
 
@@ -730,26 +756,35 @@ fn decode_data(
 ) {
     let mut at = 0usize;
     let mut n: u64 = 0;
-    let export_time = h.export_time();
+    let mut proto = Flow::new(h.version, h.exporter, h.domain, h.export_time());
+    proto.sequence = h.sequence;
+    if t.options {
+        while body.len() - at >= t.min_len {
+            let mut flow = proto;
+            let mut x = Extras::default();
+            let Some(used) = decode_record(&t.fields, &body[at..], &mut flow, &mut x) else {
+                break;
+            };
+            at += used;
+            options_record(h, &flow, &x, sampling, stats);
+        }
+        return;
+    }
+    let mut state = SetState::new(sampling, h);
     while body.len() - at >= t.min_len {
         let rest = &body[at..];
         if rest.len() < 4 && rest.iter().all(|&b| b == 0) {
             break;
         }
-        let mut flow = Flow::new(h.version, h.exporter, h.domain, export_time);
+        let mut flow = proto;
         let mut x = Extras::default();
         let Some(used) = decode_record(&t.fields, rest, &mut flow, &mut x) else {
             break;
         };
         at += used;
-        if t.options {
-            options_record(h, &flow, &x, sampling, stats);
-            continue;
-        }
-        flow.sequence = h.sequence;
         flow.record = (u64::from(set_offset) << 32) | n;
         n += 1;
-        finish(h, &mut flow, &x, sampling);
+        finish(h, &mut flow, &x, &mut state);
         out.push(flow);
         if x.rev_bytes.unwrap_or(0) > 0 || x.rev_packets.unwrap_or(0) > 0 {
             out.push(reverse(&flow, &x));
@@ -795,7 +830,7 @@ fn options_record(
 }
 
 /// Applies fallbacks, time bases, the embedded frame and the sampling rate.
-fn finish(h: &Header, flow: &mut Flow, x: &Extras<'_>, sampling: &Sampling) {
+fn finish(h: &Header, flow: &mut Flow, x: &Extras<'_>, state: &mut SetState<'_>) {
     if !x.has_bytes {
         if let Some(b) = x.bytes_alt {
             flow.bytes = b;
@@ -821,9 +856,7 @@ fn finish(h: &Header, flow: &mut Flow, x: &Extras<'_>, sampling: &Sampling) {
             }
         }
         None => {
-            let init = x
-                .sys_init_ms
-                .or_else(|| sampling.sys_init_ms.get(&(h.exporter, h.domain)).copied());
+            let init = x.sys_init_ms.or(state.sys_init_ms);
             if let Some(init) = init.map(|i| i.min(1 << 50) as i64) {
                 if let Some(t) = x.first_uptime {
                     flow.start = flow
@@ -860,7 +893,7 @@ fn finish(h: &Header, flow: &mut Flow, x: &Extras<'_>, sampling: &Sampling) {
             flow.packets = 1;
         }
     }
-    flow.sampling_rate = sampling.rate(h, flow, x);
+    flow.sampling_rate = state.rate(h, flow, x);
 }
 
 /// The reverse direction of a biflow record.
