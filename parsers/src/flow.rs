@@ -44,8 +44,11 @@ impl ExportVersion {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flow {
     pub version: ExportVersion,
+    /// The exporting router (NetFlow/IPFIX: the datagram's source address as the caller
+    /// gives it; sFlow: the agent address inside the datagram).
     pub exporter: IpAddr,
-    /// NetFlow v9 source id, IPFIX observation domain, sFlow sub-agent id.
+    /// NetFlow v9 source id, IPFIX observation domain, sFlow sub-agent id; NetFlow v5:
+    /// engine type << 8 | engine id.
     pub domain: u32,
     /// Export header time (sFlow: receive time).
     pub export_time: Timestamp,
