@@ -776,18 +776,23 @@ fn decode_data(
         if rest.len() < 4 && rest.iter().all(|&b| b == 0) {
             break;
         }
-        let mut flow = proto;
+        // Decoded in place at the end of `out`, saving a copy of the flow per record.
+        out.push(proto);
+        let Some(flow) = out.last_mut() else {
+            break;
+        };
         let mut x = Extras::default();
-        let Some(used) = decode_record(&t.fields, rest, &mut flow, &mut x) else {
+        let Some(used) = decode_record(&t.fields, rest, flow, &mut x) else {
+            out.pop();
             break;
         };
         at += used;
         flow.record = (u64::from(set_offset) << 32) | n;
         n += 1;
-        finish(h, &mut flow, &x, &mut state);
-        out.push(flow);
+        finish(h, flow, &x, &mut state);
         if x.rev_bytes.unwrap_or(0) > 0 || x.rev_packets.unwrap_or(0) > 0 {
-            out.push(reverse(&flow, &x));
+            let r = reverse(flow, &x);
+            out.push(r);
         }
     }
     // What is left is padding (zeros, shorter than a record) or a record cut short.
