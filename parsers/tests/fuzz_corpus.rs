@@ -2,11 +2,14 @@
 //! target exercises, on stable, so an input that once crashed a parser stays fixed. The
 //! parsers must return (`Ok` or `Err`), never panic.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use ncsoc_model::Timestamp;
+use ncsoc_parsers::flow::{to_event, EventContext};
 use ncsoc_parsers::json::{JsonFormat, JsonParser, TsvReader};
-use ncsoc_parsers::{cef, leef, syslog};
+use ncsoc_parsers::netflow::{Config, NetflowDecoder};
+use ncsoc_parsers::{cef, leef, packet, pcap, sflow, syslog};
 
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -131,4 +134,93 @@ fn leef_corpus() {
     });
     assert!(n > 0, "the leef corpus is empty");
     assert!(parsed > 0, "no file of the leef corpus parses");
+}
+
+fn flow_ctx() -> EventContext {
+    EventContext {
+        source: "fuzz".into(),
+        default_sector: "energy".into(),
+        now: Timestamp::from_secs(1_700_000_000),
+        ..EventContext::default()
+    }
+}
+
+/// Same framing and limits as `fuzz/fuzz_targets/netflow.rs`.
+#[test]
+fn netflow_corpus() {
+    let ctx = flow_ctx();
+    let exporters: [IpAddr; 2] = ["192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap()];
+    let mut total_flows = 0;
+    let n = replay("netflow", |data| {
+        let mut decoder = NetflowDecoder::new(Config {
+            max_templates: 8,
+            template_timeout_secs: 60,
+            max_held_sets_per_key: 2,
+            max_held_bytes: 4096,
+            held_timeout_secs: 30,
+            max_samplers: 4,
+        });
+        let mut flows = Vec::new();
+        let mut rest = data;
+        while rest.len() >= 2 {
+            let head = u16::from_be_bytes([rest[0], rest[1]]);
+            let len = usize::from(head & 0x7FFF).min(rest.len() - 2);
+            let packet = &rest[2..2 + len];
+            rest = &rest[2 + len..];
+            flows.clear();
+            let _ = decoder.decode(exporters[usize::from(head >> 15)], packet, &mut flows);
+            total_flows += flows.len();
+            for f in &flows {
+                assert!(!to_event(f, &ctx).to_json_string().is_empty());
+            }
+        }
+        // Held sets stay within their bounds (8 keys × 2 sets).
+        assert!(decoder.held_count() <= 16);
+        assert!(decoder.template_count() <= 8);
+    });
+    assert!(n > 0, "the netflow corpus is empty");
+    assert!(total_flows > 0, "no corpus file decodes to a flow");
+}
+
+#[test]
+fn sflow_corpus() {
+    let ctx = flow_ctx();
+    let mut decoded = 0;
+    let n = replay("sflow", |data| {
+        let mut flows = Vec::new();
+        let mut counters = Vec::new();
+        if sflow::decode(data, ctx.now, &mut flows, &mut counters).is_ok() {
+            decoded += 1;
+        }
+        for f in &flows {
+            assert!(!to_event(f, &ctx).to_json_string().is_empty());
+        }
+    });
+    assert!(n > 0, "the sflow corpus is empty");
+    assert!(decoded > 0, "no corpus file decodes");
+}
+
+#[test]
+fn pcap_corpus() {
+    let mut packets = 0;
+    let n = replay("pcap", |data| {
+        let Ok(reader) = pcap::PcapReader::new(data) else {
+            return;
+        };
+        for pkt in reader {
+            let Ok(pkt) = pkt else {
+                break;
+            };
+            packets += 1;
+            if let Ok(d) = packet::decode(pkt.linktype, pkt.data) {
+                let _ = packet::dns(d.payload);
+                let _ = packet::tls_client_hello_sni(d.payload);
+                if let Some((_, Ok(inner))) = packet::vxlan_inner(&d) {
+                    let _ = packet::dns(inner.payload);
+                }
+            }
+        }
+    });
+    assert!(n > 0, "the pcap corpus is empty");
+    assert!(packets > 0, "no corpus file holds a packet");
 }
