@@ -77,10 +77,13 @@ source = "bench"
 format = "syslog"
 TOML
 "$ncsoc" serve -c "$tmp/ncsoc.toml" & pids+=($!)
-until curl -sf "http://127.0.0.1:$http/healthz" >/dev/null; do sleep 0.05; done
+until curl -sf "http://127.0.0.1:$http/healthz" >/dev/null; do
+  kill -0 "${pids[0]}" 2>/dev/null || { echo "ncsoc did not start" >&2; exit 1; }
+  sleep 0.05
+done
 t0=$(now)
 nc -N 127.0.0.1 "$port" <"$tmp/input.log"
-read -r written t1 < <(wait_done metric "127.0.0.1:$http" ncsoc_store_rows_written_total)
+read -r written t1 < <(wait_done metric "127.0.0.1:$http" 'ncsoc_store_rows_written_total{backend="sqlite"}')
 rejected=$(metric "127.0.0.1:$http" 'ncsoc_intake_rejected_total{listener="syslog_tcp",sector="energy",source="bench"}')
 ncsoc_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
@@ -89,13 +92,16 @@ kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
 port=$(free_port)
 cat >"$tmp/syslog-ng.conf" <<CONF
 @version: 3.38
-options { stats(freq(0)); flush_lines(1000); log_fifo_size(1000000); chain_hostnames(no); keep_hostname(yes); };
+options { flush_lines(1000); log_fifo_size(1000000); chain_hostnames(no); keep_hostname(yes); };
 source s_net { network(ip("127.0.0.1") port($port) transport("tcp") log_iw_size(1000000) max_connections(10)); };
 destination d_json { file("$tmp/syslog-ng.json" template("\$(format-json --scope rfc5424 --scope nv-pairs --key ISODATE)\n")); };
 log { source(s_net); destination(d_json); flags(flow-control); };
 CONF
 syslog-ng -F --no-caps -f "$tmp/syslog-ng.conf" -p "$tmp/sng.pid" -R "$tmp/sng.persist" -c "$tmp/sng.ctl" 2>"$tmp/sng.err" & pids+=($!)
-until nc -z 127.0.0.1 "$port" 2>/dev/null; do sleep 0.05; done
+until nc -z 127.0.0.1 "$port" 2>/dev/null; do
+  kill -0 "${pids[1]}" 2>/dev/null || { echo "syslog-ng did not start:" >&2; cat "$tmp/sng.err" >&2; exit 1; }
+  sleep 0.05
+done
 t0=$(now)
 nc -N 127.0.0.1 "$port" <"$tmp/input.log"
 lines() { [[ -f "$tmp/syslog-ng.json" ]] && wc -l <"$tmp/syslog-ng.json" || echo 0; }

@@ -32,21 +32,53 @@ pub fn new_id(at: Timestamp) -> String {
 }
 
 /// Deterministic id from a content hash: replaying the same input gives the same ids.
+///
+/// The 80 hash bits come from two 64-bit lanes fed 16 bytes at a time with a folded 128-bit
+/// multiply (two multiplications per 16 bytes), with each part's length mixed in so part
+/// boundaries count. It is fast, not cryptographic: a sender who crafts its own input could
+/// make two of its own events in the same millisecond share an id (the store then keeps the
+/// first), but it cannot reach another source's events, whose source name is hashed in.
 pub fn id_from_parts(at: Timestamp, parts: &[&[u8]]) -> String {
-    // FNV-1a over the parts, 64 bits twice with different offsets.
-    let mut a: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut b: u64 = 0x6c62_272e_07bb_0142;
+    let (mut a, mut b) = (K0, K1);
     for p in parts {
-        for &x in *p {
-            a = (a ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3);
-            b = (b ^ u64::from(x))
-                .wrapping_mul(0x0000_0100_0000_01b3)
-                .rotate_left(5);
+        let mut chunks = p.chunks_exact(16);
+        for c in &mut chunks {
+            let (w0, w1) = words(c);
+            a = fold(a ^ w0, w1 ^ K2);
+            b = fold(b ^ w1, w0 ^ K3);
         }
-        a = (a ^ 0xff).wrapping_mul(0x0000_0100_0000_01b3);
+        let rest = chunks.remainder();
+        let mut last = [0u8; 16];
+        last[..rest.len()].copy_from_slice(rest);
+        let (w0, w1) = words(&last);
+        let len = p.len() as u64;
+        a = fold(a ^ w0 ^ len, w1 ^ K2);
+        b = fold(b ^ w1, w0 ^ K3 ^ len.rotate_left(32));
     }
+    let a = fold(a ^ K1, b ^ K0);
+    let b = fold(b ^ K2, a ^ K3);
     let ms = (at.millis().max(0) as u128) & ((1 << 48) - 1);
     encode((ms << 80) | (u128::from(b & 0xffff) << 64) | u128::from(a))
+}
+
+const K0: u64 = 0xa076_1d64_78bd_642f;
+const K1: u64 = 0xe703_7ed1_a0b4_28db;
+const K2: u64 = 0x8ebc_6af0_9c88_c6e3;
+const K3: u64 = 0x5899_65cc_7537_4cc3;
+
+/// The two little-endian words of a 16-byte chunk.
+fn words(c: &[u8]) -> (u64, u64) {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&c[..8]);
+    let w0 = u64::from_le_bytes(w);
+    w.copy_from_slice(&c[8..16]);
+    (w0, u64::from_le_bytes(w))
+}
+
+/// Multiplies into 128 bits and folds the halves together.
+fn fold(x: u64, y: u64) -> u64 {
+    let p = u128::from(x) * u128::from(y);
+    (p as u64) ^ ((p >> 64) as u64)
 }
 
 fn encode(mut v: u128) -> String {
@@ -84,5 +116,34 @@ mod tests {
             id_from_parts(t, &[b"a", b"b"])
         );
         assert_ne!(id_from_parts(t, &[b"a", b"b"]), id_from_parts(t, &[b"ab"]));
+        assert_ne!(
+            id_from_parts(t, &[b"ab", b"c"]),
+            id_from_parts(t, &[b"a", b"bc"])
+        );
+        // Zero padding of the last chunk does not hide a trailing NUL.
+        assert_ne!(id_from_parts(t, &[b"ab"]), id_from_parts(t, &[b"ab\0"]));
+        // The id is pinned: stored ids must not change between releases.
+        assert_eq!(
+            id_from_parts(
+                t,
+                &[b"energy-siem", b"<13>Nov 27 04:00:00 host app: message"]
+            ),
+            "00000009RGQ5FH8NMDYPA0DJP7"
+        );
+    }
+
+    /// Distinct inputs give distinct ids: no collision among 200,000 near-identical lines
+    /// (one counter differs), across chunk and length boundaries.
+    #[test]
+    fn content_ids_do_not_collide_on_near_identical_input() {
+        let t = Timestamp::from_secs(10);
+        let ids: std::collections::HashSet<String> = (0..200_000u32)
+            .map(|i| {
+                let pad = "=".repeat(i as usize % 19);
+                let line = format!("<13>Nov 27 04:00:00 host app[{}]: x{i}{pad}", i % 977);
+                id_from_parts(t, &[b"src", line.as_bytes()])
+            })
+            .collect();
+        assert_eq!(ids.len(), 200_000);
     }
 }
