@@ -130,6 +130,8 @@ mod tests {
         assert_eq!(c.store.batch_size, StoreConfig::default().batch_size);
         assert_eq!(c.intake.syslog.len(), 2);
         assert_eq!(c.intake.hec.as_ref().map(|h| h.tokens.len()), Some(1));
+        assert_eq!(c.intake.flows.len(), 1);
+        assert_eq!(c.intake.flows[0].exporters.len(), 2);
     }
 
     #[test]

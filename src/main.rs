@@ -1,6 +1,7 @@
 //! `ncsoc`: the command line, wiring the crates together.
 
 mod config;
+mod flows;
 mod parse;
 
 use std::path::PathBuf;
@@ -55,6 +56,19 @@ enum Command {
         #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
         utc_offset_minutes: i32,
     },
+    /// Decode the NetFlow/IPFIX/sFlow export packets in pcap or pcapng files: one flow
+    /// record per line as JSON on stdout, a summary on stderr.
+    Flows {
+        /// Capture files, read in order through one decoder (templates carry over).
+        #[arg(required = true)]
+        pcaps: Vec<PathBuf>,
+        /// The sector the flows belong to (`ncsoc.sector`).
+        #[arg(long, default_value = "unassigned")]
+        sector: String,
+        /// The source recorded on the flows (`ncsoc.source`).
+        #[arg(long, default_value = "pcap")]
+        source: String,
+    },
     /// Check a configuration file and print the effective settings (secrets hidden).
     CheckConfig {
         #[arg(long, short)]
@@ -83,6 +97,11 @@ fn main() -> anyhow::Result<()> {
             source,
             utc_offset_minutes,
         } => parse::run(&format, &sector, &source, utc_offset_minutes),
+        Command::Flows {
+            pcaps,
+            sector,
+            source,
+        } => flows::run(&pcaps, &sector, &source),
         Command::CheckConfig { config } => {
             let mut cfg = Config::load(config.as_deref(), std::env::vars())?;
             if !cfg.store.clickhouse.password.is_empty() {

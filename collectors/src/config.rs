@@ -16,6 +16,51 @@ pub struct IntakeConfig {
     pub syslog: Vec<SyslogListener>,
     /// The HTTP intake (`[intake.hec]`): Splunk HEC-compatible endpoints and NDJSON.
     pub hec: Option<HecConfig>,
+    /// Flow export listeners (`[[intake.flows]]`): NetFlow v5/v9, IPFIX, sFlow v5 over UDP.
+    pub flows: Vec<FlowListener>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowListener {
+    /// UDP address to bind, e.g. `0.0.0.0:2055`. Every export kind is accepted on it.
+    pub listen: SocketAddr,
+    /// The feed recorded on the flows (`ncsoc.source`).
+    pub source: String,
+    /// Sector of exporters not listed in `exporters`.
+    pub sector: String,
+    /// Exporter (router or sFlow agent) address → sector.
+    #[serde(default)]
+    pub exporters: std::collections::BTreeMap<IpKey, String>,
+    /// Exporters allowed to send here, as CIDRs; empty allows any.
+    #[serde(default)]
+    pub allowed_senders: Vec<Cidr>,
+    /// Most templates kept (all exporters of this listener together).
+    #[serde(default = "default_max_templates")]
+    pub max_templates: usize,
+    /// A template not refreshed for this long (seconds, export time) is dropped.
+    #[serde(default = "default_template_timeout")]
+    pub template_timeout_secs: u32,
+}
+
+fn default_max_templates() -> usize {
+    65_536
+}
+fn default_template_timeout() -> u32 {
+    3_600
+}
+
+/// An address written as a TOML key (`"192.0.2.1" = "energy"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IpKey(pub IpAddr);
+
+impl<'de> Deserialize<'de> for IpKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse()
+            .map(IpKey)
+            .map_err(|_| serde::de::Error::custom(format!("`{s}` is not an IP address")))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -201,6 +246,18 @@ impl IntakeConfig {
             let udp = l.protocol == Protocol::Udp;
             if !seen.insert((l.listen, udp)) {
                 return Err(format!("{at}: {} is used by another listener", l.listen));
+            }
+        }
+        for (i, f) in self.flows.iter().enumerate() {
+            let at = format!("intake.flows[{i}]");
+            if f.sector.is_empty()
+                || f.source.is_empty()
+                || f.exporters.values().any(String::is_empty)
+            {
+                return Err(format!("{at}: sectors and source must not be empty"));
+            }
+            if !seen.insert((f.listen, true)) {
+                return Err(format!("{at}: {} is used by another listener", f.listen));
             }
         }
         if let Some(h) = &self.hec {

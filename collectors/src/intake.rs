@@ -42,6 +42,8 @@ pub struct IntakeMetrics {
     pub hec_busy: AtomicU64,
     /// HTTP intake requests refused for a missing or unknown token.
     pub hec_unauthorized: AtomicU64,
+    /// The flow listeners' counters.
+    pub flows: Mutex<Vec<Arc<crate::flows::FlowCounters>>>,
 }
 
 impl IntakeMetrics {
@@ -54,6 +56,12 @@ impl IntakeMetrics {
     }
 
     pub fn render(&self, out: &mut String) {
+        {
+            let flows = self.flows.lock().unwrap_or_else(|p| p.into_inner());
+            if !flows.is_empty() {
+                crate::flows::FlowCounters::render(&flows, out);
+            }
+        }
         let m = self.sources.lock().unwrap_or_else(|p| p.into_inner());
         for (name, help, get) in [
             (

@@ -1,16 +1,18 @@
-//! Async sources: syslog UDP/TCP/TLS listeners and the HEC-compatible HTTP intake (flow
-//! listeners, pcap reading and live capture, and the Kafka consumer arrive with their
+//! Async sources: syslog UDP/TCP/TLS listeners, the HEC-compatible HTTP intake and flow
+//! export listeners (pcap metering, live capture and the Kafka consumer arrive with their
 //! issues). Each parses what it receives with [`ncsoc_parsers`] and hands normalised
 //! [`ncsoc_model::Event`]s to the store writer; what cannot be parsed is kept as a dead
 //! letter with its raw bytes.
 
 pub mod config;
+pub mod flows;
 pub mod hec;
 pub mod intake;
 pub mod syslog;
 mod tls;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 pub use config::IntakeConfig;
 pub use intake::{Intake, IntakeMetrics};
@@ -34,6 +36,23 @@ impl Listeners {
             tracing::info!(protocol = ?l.protocol, %addr, sector = %l.sector, source = %l.source, "syslog listener");
             bound.push((format!("syslog-{:?}", l.protocol).to_lowercase(), addr));
             tasks.spawn(syslog::run(b, l.clone(), intake.clone()));
+        }
+        for f in &cfg.flows {
+            let (sock, addr) = flows::bind(f).await?;
+            tracing::info!(%addr, sector = %f.sector, exporters = f.exporters.len(), "flow listener (NetFlow, IPFIX, sFlow)");
+            bound.push(("flows".into(), addr));
+            let counters = Arc::new(flows::FlowCounters {
+                port: addr.port(),
+                sector: f.sector.clone(),
+                ..Default::default()
+            });
+            intake
+                .metrics
+                .flows
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(counters.clone());
+            tasks.spawn(flows::run(sock, f.clone(), intake.clone(), counters));
         }
         if let Some(h) = &cfg.hec {
             let listener = tokio::net::TcpListener::bind(h.listen)
