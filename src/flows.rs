@@ -4,6 +4,11 @@
 //! data of the next. Every UDP payload is tried as an export (the decoder is chosen by its
 //! version field, not by the port); packets that are not exports are skipped and counted.
 //! A summary of what was decoded goes to stderr as one JSON object.
+//!
+//! With `--meter`, every other packet is metered into bidirectional flows
+//! ([`ncsoc_parsers::meter`]), in packet time, and those flows are printed too (as they
+//! finish, then the rest at the end of the input). UDP packets that decode as exports are
+//! still read as exports, not metered.
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -11,13 +16,16 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use ncsoc_model::Timestamp;
 use ncsoc_parsers::flow::{decode_export, to_event, EventContext};
+use ncsoc_parsers::meter::{self, Meter, MeterConfig};
 use ncsoc_parsers::netflow::NetflowDecoder;
 use ncsoc_parsers::{packet, pcap};
 
 /// IP protocol number of UDP.
 const UDP: u8 = 17;
 
-pub fn run(files: &[PathBuf], sector: &str, source: &str) -> anyhow::Result<()> {
+pub fn run(files: &[PathBuf], sector: &str, source: &str, metering: bool) -> anyhow::Result<()> {
+    let mut meter = metering.then(|| Meter::new(MeterConfig::default()));
+    let mut metered = Vec::new();
     let mut decoder = NetflowDecoder::default();
     let ctx = EventContext {
         source: source.to_string(),
@@ -48,24 +56,40 @@ pub fn run(files: &[PathBuf], sector: &str, source: &str) -> anyhow::Result<()> 
                 not_exports += 1;
                 continue;
             };
-            let (Some(src), Some(_), UDP) = (d.src, d.dst_port, d.protocol) else {
-                not_exports += 1;
-                continue;
-            };
-            flows.clear();
-            counters.clear();
             let received = pkt.ts.unwrap_or(Timestamp(0));
-            if decode_export(
-                &mut decoder,
-                src,
-                d.payload,
-                received,
-                &mut flows,
-                &mut counters,
-            )
-            .is_err()
-            {
+            let is_export = match (d.src, d.dst_port, d.protocol) {
+                (Some(src), Some(_), UDP) => {
+                    flows.clear();
+                    counters.clear();
+                    let learned = decoder.stats().templates_learned;
+                    decode_export(
+                        &mut decoder,
+                        src,
+                        d.payload,
+                        received,
+                        &mut flows,
+                        &mut counters,
+                    )
+                    .is_ok()
+                        && (!flows.is_empty()
+                            || !counters.is_empty()
+                            || decoder.stats().templates_learned > learned)
+                }
+                _ => false,
+            };
+            if !is_export {
                 not_exports += 1;
+                if let Some(m) = meter.as_mut() {
+                    m.push(received, &d, pkt.orig_len, &mut metered);
+                    write_metered(
+                        &mut out,
+                        &mut metered,
+                        sector,
+                        source,
+                        ctx.now,
+                        &mut flows_out,
+                    )?;
+                }
                 continue;
             }
             exports += 1;
@@ -77,6 +101,17 @@ pub fn run(files: &[PathBuf], sector: &str, source: &str) -> anyhow::Result<()> 
             }
         }
     }
+    if let Some(m) = meter.as_mut() {
+        m.flush(&mut metered);
+        write_metered(
+            &mut out,
+            &mut metered,
+            sector,
+            source,
+            ctx.now,
+            &mut flows_out,
+        )?;
+    }
     out.flush()?;
     let summary = serde_json::json!({
         "packets": packets,
@@ -85,8 +120,29 @@ pub fn run(files: &[PathBuf], sector: &str, source: &str) -> anyhow::Result<()> 
         "flows": flows_out,
         "counter_samples": counter_samples,
         "decoder": format!("{:?}", decoder.stats()),
+        "meter": meter.as_ref().map(|m| format!("{:?}", m.stats())),
         "capture_errors": capture_errors,
     });
     eprintln!("{summary}");
+    Ok(())
+}
+
+fn write_metered(
+    out: &mut impl Write,
+    metered: &mut Vec<meter::MeteredFlow>,
+    sector: &str,
+    source: &str,
+    now: Timestamp,
+    count: &mut u64,
+) -> io::Result<()> {
+    for f in metered.drain(..) {
+        out.write_all(
+            meter::to_event(&f, sector, source, now)
+                .to_json_string()
+                .as_bytes(),
+        )?;
+        out.write_all(b"\n")?;
+        *count += 1;
+    }
     Ok(())
 }

@@ -56,8 +56,9 @@ enum Command {
         #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
         utc_offset_minutes: i32,
     },
-    /// Decode the NetFlow/IPFIX/sFlow export packets in pcap or pcapng files: one flow
-    /// record per line as JSON on stdout, a summary on stderr.
+    /// Decode the NetFlow/IPFIX/sFlow export packets in pcap or pcapng files (and with
+    /// --meter, meter the other packets into flows): one flow record per line as JSON on
+    /// stdout, a summary on stderr.
     Flows {
         /// Capture files, read in order through one decoder (templates carry over).
         #[arg(required = true)]
@@ -68,6 +69,10 @@ enum Command {
         /// The source recorded on the flows (`ncsoc.source`).
         #[arg(long, default_value = "pcap")]
         source: String,
+        /// Also meter the other packets into bidirectional flows (idle timeout 60 s,
+        /// active timeout 30 min, in packet time).
+        #[arg(long)]
+        meter: bool,
     },
     /// Check a configuration file and print the effective settings (secrets hidden).
     CheckConfig {
@@ -101,7 +106,8 @@ fn main() -> anyhow::Result<()> {
             pcaps,
             sector,
             source,
-        } => flows::run(&pcaps, &sector, &source),
+            meter,
+        } => flows::run(&pcaps, &sector, &source, meter),
         Command::CheckConfig { config } => {
             let mut cfg = Config::load(config.as_deref(), std::env::vars())?;
             if !cfg.store.clickhouse.password.is_empty() {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{free_port, get, Server};
+use common::{free_port, metric, Server};
 use ncsoc_parsers::{packet, pcap};
 use ncsoc_store::{EventQuery, Scope, StoreConfig, Table};
 
@@ -101,15 +101,6 @@ fn udp_payloads(file: &Path) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn metric(addr: std::net::SocketAddr, prefix: &str) -> u64 {
-    let (_, body) = get(addr, "/metrics").unwrap();
-    body.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn exports_sent_over_udp_are_stored_in_their_exporters_sector() {
     let names = [
@@ -188,4 +179,67 @@ exporters = {{ "127.0.0.1" = "energy" }}
         assert_eq!(sampled.len(), 4);
         assert!(flows.iter().all(|f| f.source == "border-routers"));
     });
+}
+
+fn pcap_testdata(rel: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/testdata/pcap")
+        .join(rel);
+    p.exists().then_some(p)
+}
+
+/// Metering a browser capture: the conversations tshark 4.0 lists (`-z conv,tcp -z
+/// conv,udp`: 6), every packet in exactly one flow, the TLS server name attached, and the
+/// handshakes seen as established; a DNS capture gives the question name.
+#[test]
+fn meter_turns_packets_into_bidirectional_flows() {
+    let (Some(firefox), Some(dns)) = (
+        pcap_testdata("nDPI/tests/cfgs/default/pcap/firefox.pcap"),
+        pcap_testdata("tcpdump/tests/dns_udp.pcap"),
+    ) else {
+        eprintln!("SKIP: ../shared/testdata/pcap is not here");
+        return;
+    };
+    let run = |file: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ncsoc"))
+            .args(["flows", "--meter", "--sector", "health"])
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let flows = run(&firefox);
+    assert_eq!(flows.len(), 6);
+    let packets: u64 = flows
+        .iter()
+        .map(|f| f["network.packets"].as_u64().unwrap())
+        .sum();
+    assert_eq!(packets, 129);
+    for f in &flows {
+        assert_eq!(f["flow.version"], "meter");
+        assert_eq!(f["ncsoc.sector"], "health");
+        assert_eq!(f["flow.tcp_state"], "established");
+        let (s, d) = (
+            f["source.packets"].as_u64().unwrap(),
+            f["destination.packets"].as_u64().unwrap(),
+        );
+        assert_eq!(s + d, f["network.packets"].as_u64().unwrap());
+    }
+    assert!(flows
+        .iter()
+        .any(|f| f["tls.client.server_name"] == "www.iit.cnr.it"));
+    // Same input, same flows, same ids.
+    let again = run(&firefox);
+    let ids = |v: &[serde_json::Value]| v.iter().map(|f| f["event.id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&flows), ids(&again));
+
+    let flows = run(&dns);
+    assert_eq!(flows.len(), 1);
+    assert_eq!(flows[0]["dns.question.name"], "www.tcpdump.org");
+    assert_eq!(flows[0]["network.transport"], "udp");
 }

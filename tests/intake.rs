@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{free_port, get, Server};
+use common::{free_port, get, metric, Server};
 use ncsoc_store::{EventQuery, Scope, Store, StoreConfig, Table};
 
 const HEC_TOKEN: &str = "3f1e6c52-energy-transport-token";
@@ -63,16 +63,6 @@ fn make_cert(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
         .expect("openssl");
     assert!(ok.success(), "openssl could not make a test certificate");
     (cert, key)
-}
-
-/// The value of one Prometheus sample line starting with `prefix`.
-fn metric(addr: SocketAddr, prefix: &str) -> u64 {
-    let (_, body) = get(addr, "/metrics").unwrap();
-    body.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
 }
 
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {

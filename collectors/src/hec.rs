@@ -174,6 +174,20 @@ impl Hec {
         }
     }
 
+    /// What every ingest request goes through: its token (whose sector and source the
+    /// events get), its ack channel if any, and its body, gunzipped and within limits.
+    fn admit(
+        &self,
+        headers: &HeaderMap,
+        q: &ChannelQuery,
+        body: Bytes,
+    ) -> Result<(SourceCtx, Option<String>, Bytes), Response> {
+        let token = self.auth(headers)?;
+        let channel = Self::channel(headers, q)?;
+        let body = self.body_bytes(headers, body)?;
+        Ok((token.src.clone(), channel, body))
+    }
+
     /// The request's ack channel, if it names one.
     fn channel(headers: &HeaderMap, query: &ChannelQuery) -> Result<Option<String>, Response> {
         let c = headers
@@ -314,22 +328,14 @@ async fn event(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let token = match hec.auth(&headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let channel = match Hec::channel(&headers, &q) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let body = match hec.body_bytes(&headers, body) {
-        Ok(b) => b,
+    let (src, channel, body) = match hec.admit(&headers, &q, body) {
+        Ok(x) => x,
         Err(r) => return r,
     };
     if body.iter().all(u8::is_ascii_whitespace) {
         return reply(StatusCode::BAD_REQUEST, 5, "No data");
     }
-    let mut src = token.src.clone();
+    let mut src = src;
     let mut events = Vec::new();
     let mut stream = serde_json::Deserializer::from_slice(&body).into_iter::<Value>();
     let mut n = 0usize;
@@ -526,19 +532,11 @@ async fn lines(
     body: Bytes,
     format: Format,
 ) -> Response {
-    let token = match hec.auth(&headers) {
-        Ok(t) => t,
+    let (src, channel, body) = match hec.admit(&headers, &q, body) {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let channel = match Hec::channel(&headers, &q) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let body = match hec.body_bytes(&headers, body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let mut src = token.src.clone();
+    let mut src = src;
     src.format = format;
     let mut events = Vec::new();
     for line in body.split(|&b| b == b'\n') {

@@ -13,6 +13,7 @@ pub mod flow;
 pub mod format;
 pub mod json;
 pub mod leef;
+pub mod meter;
 pub mod netflow;
 pub mod packet;
 pub mod pcap;

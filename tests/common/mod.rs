@@ -109,3 +109,13 @@ impl Drop for Server {
         let _ = self.child.kill();
     }
 }
+
+/// The value of one Prometheus sample line starting with `prefix`.
+pub fn metric(addr: SocketAddr, prefix: &str) -> u64 {
+    let (_, body) = get(addr, "/metrics").unwrap();
+    body.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
