@@ -3,7 +3,7 @@
 //! A flow is keyed by (protocol, the two endpoints in canonical order, VLAN), so both
 //! directions of a conversation meet in one record; the endpoint that sent the first packet
 //! seen is the source. A flow ends and is emitted when it has been idle for
-//! `idle_timeout_secs`, when it has lasted `active_timeout_secs` (a long flow is cut into
+//! `idle_timeout_secs` (checked every quarter of it), when it has lasted `active_timeout_secs` (a long flow is cut into
 //! pieces), when TCP closes it (RST, or FIN from
 //! both sides), when the table is full (the least recently seen flow goes first), or at the
 //! end of the input ([`Meter::flush`]). TCP flags are kept per direction; the state at the
@@ -12,7 +12,8 @@
 //!
 //! Time comes only from the packets, so the same capture always gives the same flows.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 
 use ncsoc_model::id::id_from_parts;
@@ -125,12 +126,29 @@ impl MeteredFlow {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A conversation: addresses as 128-bit integers (IPv4 mapped into IPv6) so keys compare
+/// and hash as plain integers; `lo` is the smaller (address, port) endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct Key {
+    lo: u128,
+    hi: u128,
+    lo_port: u16,
+    hi_port: u16,
+    /// VLAN id + 1; 0 without a VLAN tag.
+    vlan: u16,
     protocol: u8,
-    lo: (IpAddr, u16),
-    hi: (IpAddr, u16),
-    vlan: Option<u16>,
+}
+
+fn addr_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+fn addr_from_bits(b: u128) -> IpAddr {
+    let v6 = std::net::Ipv6Addr::from(b);
+    v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
 }
 
 #[derive(Debug)]
@@ -144,6 +162,13 @@ struct State {
     bytes: [u64; 2],
     flags: [u8; 2],
     ports: (Option<u16>, Option<u16>),
+    /// DNS names and TLS server name, boxed: most flows have neither, and a small entry
+    /// keeps more of the table in cache.
+    meta: Option<Box<Meta>>,
+}
+
+#[derive(Debug, Default)]
+struct Meta {
     dns_names: Vec<String>,
     sni: Option<String>,
 }
@@ -160,29 +185,91 @@ pub struct MeterStats {
 
 pub struct Meter {
     cfg: MeterConfig,
-    flows: HashMap<Key, State>,
-    /// (last seen, key): the flows by recency, for idle expiry and eviction.
-    by_last: BTreeSet<(Timestamp, KeyOrd)>,
-    /// Expiry runs when packet time has moved a second past the last run.
+    flows: HashMap<Key, State, FastState>,
+    /// Idle expiry sweeps the table when packet time has moved a quarter of the idle
+    /// timeout past the last sweep (not per packet: a per-packet recency index cost more
+    /// than the rest of the metering).
     next_sweep: Timestamp,
     stats: MeterStats,
 }
 
-/// A total order on keys for the recency index (IpAddr and Option are Ord).
-type KeyOrd = (u8, (IpAddr, u16), (IpAddr, u16), Option<u16>);
+const NANOS: i64 = 1_000_000_000;
 
-fn ord(k: &Key) -> KeyOrd {
-    (k.protocol, k.lo, k.hi, k.vlan)
+/// A multiply-rotate hasher for flow keys, seeded per meter from the process's random
+/// state (so a sender cannot precompute colliding keys across runs); SipHash, the
+/// default, was a quarter of the metering time.
+#[derive(Clone, Copy)]
+struct FastState(u64);
+
+struct FastHasher(u64);
+
+const MUL: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl BuildHasher for FastState {
+    type Hasher = FastHasher;
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(self.0)
+    }
 }
 
-const NANOS: i64 = 1_000_000_000;
+impl FastHasher {
+    #[inline]
+    fn mix(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(23) ^ v).wrapping_mul(MUL);
+    }
+}
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.mix(u64::from_le_bytes(w));
+        }
+        let mut w = [0u8; 8];
+        let rest = chunks.remainder();
+        w[..rest.len()].copy_from_slice(rest);
+        self.mix(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 56));
+    }
+    fn write_u8(&mut self, v: u8) {
+        self.mix(u64::from(v));
+    }
+    fn write_u16(&mut self, v: u16) {
+        self.mix(u64::from(v));
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.mix(u64::from(v));
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.mix(v);
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.mix(v as u64);
+        self.mix((v >> 64) as u64);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.mix(v as u64);
+    }
+    fn finish(&self) -> u64 {
+        // A final avalanche so the table's low bits depend on every input bit.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^ (h >> 33)
+    }
+}
 
 impl Meter {
     pub fn new(cfg: MeterConfig) -> Self {
+        let seed = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        // Keys are totally ordered, so flows that end together are emitted in the same
+        // order on every run (the table's own order is not stable).
         Self {
             cfg,
-            flows: HashMap::new(),
-            by_last: BTreeSet::new(),
+            flows: HashMap::with_hasher(FastState(seed)),
             next_sweep: Timestamp(i64::MIN),
             stats: MeterStats::default(),
         }
@@ -213,29 +300,26 @@ impl Meter {
         };
         if ts >= self.next_sweep {
             self.expire(ts, out);
-            self.next_sweep = Timestamp(ts.nanos().saturating_add(NANOS));
+            // A quarter of the idle timeout between sweeps: flows end at most 25 % late,
+            // and a large, slow table is not scanned every second.
+            let every = i64::from((self.cfg.idle_timeout_secs / 4).max(1)) * NANOS;
+            self.next_sweep = Timestamp(ts.nanos().saturating_add(every));
         }
-        let a = (src, p.src_port.unwrap_or(0));
-        let b = (dst, p.dst_port.unwrap_or(0));
+        let a = (addr_bits(src), p.src_port.unwrap_or(0));
+        let b = (addr_bits(dst), p.dst_port.unwrap_or(0));
         let forward = a <= b;
+        let (lo, hi) = if forward { (a, b) } else { (b, a) };
         let key = Key {
+            lo: lo.0,
+            hi: hi.0,
+            lo_port: lo.1,
+            hi_port: hi.1,
+            vlan: p.vlan.map_or(0, |v| v.saturating_add(1)),
             protocol: p.protocol,
-            lo: if forward { a } else { b },
-            hi: if forward { b } else { a },
-            vlan: p.vlan,
         };
         let dir = usize::from(!forward); // 0: lo → hi
-        if !self.flows.contains_key(&key) && self.flows.len() >= self.cfg.max_flows {
-            if let Some((_, oldest)) = self.by_last.iter().next().copied() {
-                let k = Key {
-                    protocol: oldest.0,
-                    lo: oldest.1,
-                    hi: oldest.2,
-                    vlan: oldest.3,
-                };
-                self.stats.evicted += 1;
-                self.finish(&k, EndReason::TableFull, out);
-            }
+        if self.flows.len() >= self.cfg.max_flows && !self.flows.contains_key(&key) {
+            self.evict_oldest(out);
         }
         let state = self.flows.entry(key).or_insert_with(|| State {
             lo_first: forward,
@@ -249,10 +333,8 @@ impl Meter {
             } else {
                 (p.dst_port, p.src_port)
             },
-            dns_names: Vec::new(),
-            sni: None,
+            meta: None,
         });
-        let previous = state.last;
         state.last = state.last.max(ts);
         state.packets[dir] += 1;
         state.bytes[dir] += u64::from(wire_len);
@@ -261,49 +343,56 @@ impl Meter {
         if !p.payload.is_empty() {
             attach_metadata(state, p);
         }
-        let last = state.last;
-        let start = state.start;
         let closed = key.protocol == 6
             && (flags & RST != 0 || (state.flags[0] & FIN != 0 && state.flags[1] & FIN != 0));
-        self.by_last.remove(&(previous, ord(&key)));
-        self.by_last.insert((last, ord(&key)));
+        let long = state.last.nanos() - state.start.nanos()
+            >= i64::from(self.cfg.active_timeout_secs) * NANOS;
         if closed {
             self.finish(&key, EndReason::TcpClosed, out);
-        } else if last.nanos() - start.nanos() >= i64::from(self.cfg.active_timeout_secs) * NANOS {
+        } else if long {
             self.finish(&key, EndReason::Active, out);
         }
     }
 
-    /// Emits the flows idle at `now` (packet time).
+    /// Emits the flows idle at `now` (packet time), oldest first.
     pub fn expire(&mut self, now: Timestamp, out: &mut Vec<MeteredFlow>) {
-        let cutoff = Timestamp(
-            now.nanos()
-                .saturating_sub(i64::from(self.cfg.idle_timeout_secs) * NANOS),
-        );
-        while let Some((last, k)) = self.by_last.iter().next().copied() {
-            if last > cutoff {
-                break;
-            }
-            let key = Key {
-                protocol: k.0,
-                lo: k.1,
-                hi: k.2,
-                vlan: k.3,
-            };
-            self.finish(&key, EndReason::Idle, out);
+        let cutoff = now
+            .nanos()
+            .saturating_sub(i64::from(self.cfg.idle_timeout_secs) * NANOS);
+        let mut idle: Vec<(Timestamp, Key)> = self
+            .flows
+            .iter()
+            .filter(|(_, s)| s.last.nanos() <= cutoff)
+            .map(|(k, s)| (s.last, *k))
+            .collect();
+        idle.sort_unstable();
+        for (_, k) in idle {
+            self.finish(&k, EndReason::Idle, out);
+        }
+    }
+
+    /// Makes room in a full table: the least recently seen sixteenth goes, oldest first
+    /// (in batches, so a table kept full by a scan costs O(1) per new flow, not O(n)).
+    fn evict_oldest(&mut self, out: &mut Vec<MeteredFlow>) {
+        let mut all: Vec<(Timestamp, Key)> = self.flows.iter().map(|(k, s)| (s.last, *k)).collect();
+        let n = (all.len() / 16).max(1);
+        if all.len() > n {
+            all.select_nth_unstable(n);
+            all.truncate(n);
+        }
+        all.sort_unstable();
+        for (_, k) in all {
+            self.stats.evicted += 1;
+            self.finish(&k, EndReason::TableFull, out);
         }
     }
 
     /// Emits every flow still open (end of the input), oldest first.
     pub fn flush(&mut self, out: &mut Vec<MeteredFlow>) {
-        while let Some((_, k)) = self.by_last.iter().next().copied() {
-            let key = Key {
-                protocol: k.0,
-                lo: k.1,
-                hi: k.2,
-                vlan: k.3,
-            };
-            self.finish(&key, EndReason::EndOfInput, out);
+        let mut all: Vec<(Timestamp, Key)> = self.flows.iter().map(|(k, s)| (s.last, *k)).collect();
+        all.sort_unstable();
+        for (_, k) in all {
+            self.finish(&k, EndReason::EndOfInput, out);
         }
     }
 
@@ -311,21 +400,31 @@ impl Meter {
         let Some(s) = self.flows.remove(key) else {
             return;
         };
-        self.by_last.remove(&(s.last, ord(key)));
         self.stats.flows += 1;
         let (f, r) = if s.lo_first { (0, 1) } else { (1, 0) };
         let (src, dst, src_port, dst_port) = if s.lo_first {
-            (key.lo.0, key.hi.0, s.ports.0, s.ports.1)
+            (
+                addr_from_bits(key.lo),
+                addr_from_bits(key.hi),
+                s.ports.0,
+                s.ports.1,
+            )
         } else {
-            (key.hi.0, key.lo.0, s.ports.1, s.ports.0)
+            (
+                addr_from_bits(key.hi),
+                addr_from_bits(key.lo),
+                s.ports.1,
+                s.ports.0,
+            )
         };
+        let meta = s.meta.map(|m| *m).unwrap_or_default();
         out.push(MeteredFlow {
             protocol: key.protocol,
             src,
             dst,
             src_port,
             dst_port,
-            vlan: key.vlan,
+            vlan: key.vlan.checked_sub(1),
             start: s.start,
             end: s.last,
             packets: s.packets[f],
@@ -335,25 +434,30 @@ impl Meter {
             tcp_flags: s.flags[f],
             rev_tcp_flags: s.flags[r],
             end_reason: reason,
-            dns_names: s.dns_names,
-            sni: s.sni,
+            dns_names: meta.dns_names,
+            sni: meta.sni,
         });
     }
 }
 
 fn attach_metadata(state: &mut State, p: &Decoded<'_>) {
     let port = |n| p.src_port == Some(n) || p.dst_port == Some(n);
-    if p.protocol == 17 && (port(53) || port(5353)) && state.dns_names.len() < MAX_NAMES {
+    let names = state.meta.as_ref().map_or(0, |m| m.dns_names.len());
+    if p.protocol == 17 && (port(53) || port(5353)) && names < MAX_NAMES {
         if let Ok(m) = packet::dns(p.payload) {
             if let Some(q) = m.question {
-                if !q.name.is_empty() && !state.dns_names.contains(&q.name) {
-                    state.dns_names.push(q.name);
+                let meta = state.meta.get_or_insert_with(Default::default);
+                if !q.name.is_empty() && !meta.dns_names.contains(&q.name) {
+                    meta.dns_names.push(q.name);
                 }
             }
         }
-    } else if p.protocol == 6 && state.sni.is_none() && p.payload.first() == Some(&22) {
+    } else if p.protocol == 6
+        && state.meta.as_ref().is_none_or(|m| m.sni.is_none())
+        && p.payload.first() == Some(&22)
+    {
         if let Ok(Some(name)) = packet::tls_client_hello_sni(p.payload) {
-            state.sni = Some(name.to_string());
+            state.meta.get_or_insert_with(Default::default).sni = Some(name.to_string());
         }
     }
 }
