@@ -642,3 +642,111 @@ source = "finance-siem"
     let sent: usize = acked.iter().map(|(_, n)| n).sum();
     assert_eq!(stored_events, sent as u64);
 }
+
+/// A store that cannot keep up slows a TCP sender down instead of dropping its messages:
+/// with SQLite locked by another process (and a small spool), ncsoc stops reading the
+/// connection, so the sender's writes stall long before its stream is through; once the
+/// lock goes, every message of the stream is stored.
+#[test]
+fn a_stalled_store_slows_tcp_senders_and_loses_nothing() {
+    use std::io::ErrorKind;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let tcp = free_port();
+    let config = dir.path().join("ncsoc.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[store]
+batch_size = 1000
+batch_max_delay_ms = 20
+channel_capacity = 16
+
+[store.sqlite]
+busy_timeout_ms = 50
+
+[store.spool]
+max_bytes = 1048576
+retry_interval_ms = 100
+
+[[intake.syslog]]
+protocol = "tcp"
+listen = "127.0.0.1:{tcp}"
+sector = "energy"
+source = "grid-siem"
+"#
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(&["--config", config.to_str().unwrap()], &data, &[]);
+    let lock = rusqlite::Connection::open(data.join("ncsoc.db")).unwrap();
+    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    const LINES: usize = 150_000;
+    let stream: Vec<u8> = (0..LINES)
+        .flat_map(|i| {
+            format!(
+                "<13>Nov 27 04:00:00 substation-{} scada: breaker {i} state change\n",
+                i % 97
+            )
+            .into_bytes()
+        })
+        .collect();
+    let mut sock = TcpStream::connect(("127.0.0.1", tcp)).unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let mut sent = 0usize;
+    let mut stalled_since: Option<Instant> = None;
+    while sent < stream.len() {
+        match std::io::Write::write(&mut sock, &stream[sent..]) {
+            Ok(n) => {
+                sent += n;
+                stalled_since = None;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                let since = *stalled_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > Duration::from_secs(2) {
+                    break; // ncsoc has stopped reading: pushed back
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("send failed: {e}"),
+        }
+    }
+    assert!(
+        sent < stream.len(),
+        "the whole {} byte stream was taken while the store was stalled",
+        stream.len()
+    );
+    eprintln!("stalled after {sent} of {} bytes", stream.len());
+
+    lock.execute_batch("COMMIT").unwrap();
+    drop(lock);
+    sock.set_nonblocking(false).unwrap();
+    sock.write_all(&stream[sent..]).unwrap();
+    sock.shutdown(std::net::Shutdown::Write).unwrap();
+    let start = Instant::now();
+    while metric(
+        server.addr,
+        r#"ncsoc_store_rows_written_total{backend="sqlite"}"#,
+    ) < LINES as u64
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "rows written: {}",
+            metric(
+                server.addr,
+                r#"ncsoc_store_rows_written_total{backend="sqlite"}"#
+            )
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, log) = server.stop("-TERM");
+    assert!(status.success(), "{log}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let stored_events = rt.block_on(async {
+        let store = stored(&data).await;
+        count(&store, Table::Events, "energy").await
+    });
+    assert_eq!(stored_events, LINES as u64);
+}
