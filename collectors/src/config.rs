@@ -41,6 +41,14 @@ pub struct FlowListener {
     /// A template not refreshed for this long (seconds, export time) is dropped.
     #[serde(default = "default_template_timeout")]
     pub template_timeout_secs: u32,
+    /// Socket receive buffer (bytes): what absorbs bursts while the decoder catches up.
+    /// The kernel caps it at `net.core.rmem_max`.
+    #[serde(default = "default_recv_buffer")]
+    pub recv_buffer_bytes: usize,
+}
+
+fn default_recv_buffer() -> usize {
+    4 << 20
 }
 
 fn default_max_templates() -> usize {
@@ -99,6 +107,10 @@ pub struct SyslogListener {
     /// UTC offset, in minutes east, of RFC 3164 timestamps (which carry no zone).
     #[serde(default)]
     pub utc_offset_minutes: i32,
+    /// UDP: socket receive buffer (bytes) that absorbs bursts; capped by the kernel at
+    /// `net.core.rmem_max`.
+    #[serde(default = "default_recv_buffer")]
+    pub recv_buffer_bytes: usize,
     /// TLS: PEM certificate chain and private key.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,

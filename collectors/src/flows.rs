@@ -134,11 +134,23 @@ pub fn udp_drops(port: u16) -> u64 {
 
 /// Binds a flow listener now, so a bad address fails at start-up.
 pub async fn bind(cfg: &FlowListener) -> anyhow::Result<(UdpSocket, SocketAddr)> {
-    let sock = UdpSocket::bind(cfg.listen)
-        .await
+    let sock = bind_udp(cfg.listen, cfg.recv_buffer_bytes)
         .map_err(|e| anyhow::anyhow!("binding the flow listener on {}: {e}", cfg.listen))?;
     let addr = sock.local_addr()?;
     Ok((sock, addr))
+}
+
+/// A UDP socket with a large receive buffer (asked for before binding, so it holds from
+/// the first datagram), registered with tokio.
+pub fn bind_udp(addr: SocketAddr, recv_buffer: usize) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if let Err(e) = s.set_recv_buffer_size(recv_buffer) {
+        tracing::warn!(%addr, error = %e, "could not enlarge the UDP receive buffer");
+    }
+    s.bind(&addr.into())?;
+    s.set_nonblocking(true)?;
+    UdpSocket::from_std(s.into())
 }
 
 pub async fn run(sock: UdpSocket, cfg: FlowListener, intake: Intake, counters: Arc<FlowCounters>) {

@@ -36,8 +36,7 @@ pub enum Bound {
 pub async fn bind(cfg: &SyslogListener) -> anyhow::Result<(Bound, SocketAddr)> {
     match cfg.protocol {
         Protocol::Udp => {
-            let s = UdpSocket::bind(cfg.listen)
-                .await
+            let s = crate::flows::bind_udp(cfg.listen, cfg.recv_buffer_bytes)
                 .with_context(|| format!("binding syslog udp {}", cfg.listen))?;
             let addr = s.local_addr()?;
             Ok((Bound::Udp(s), addr))
