@@ -398,6 +398,16 @@ source = "transport-siem"
     );
     assert_eq!(code, 400, "{resp}");
     assert!(resp.contains(r#""invalid-event-number":1"#), "{resp}");
+    // NDJSON: one JSON document per line; the bad line is dead-lettered, the others kept.
+    let (code, resp) = curl(
+        &format!("{hec_base}/ingest/ndjson"),
+        &["-H", &auth],
+        br#"{"timestamp":"2026-11-27T04:00:05.000000+0000","flow_id":7,"event_type":"alert","src_ip":"198.51.100.23","src_port":5555,"dest_ip":"10.8.0.4","dest_port":502,"proto":"TCP","alert":{"signature_id":2024000,"signature":"Modbus write from outside","severity":1}}
+{"time": "2026-11-27T04:00:06Z", "device": "rbc-12", "state": "degraded"}
+{"not json
+"#,
+    );
+    assert_eq!(code, 200, "{resp}");
     let (code, resp) = get(
         SocketAddr::from(([127, 0, 0, 1], hec)),
         "/services/collector/health",
@@ -441,7 +451,7 @@ source = "transport-siem"
             addr,
             r#"ncsoc_intake_parsed_total{listener="hec",sector="transport",source="transport-siem"}"#
         ),
-        5
+        7
     );
 
     let (status, log) = server.stop("-TERM");
@@ -455,7 +465,13 @@ source = "transport-siem"
         assert_eq!(count(&store, Table::Events, "finance").await, 3);
         assert_eq!(count(&store, Table::Events, "health").await, 2);
         assert_eq!(count(&store, Table::Events, "government").await, 0);
-        assert_eq!(count(&store, Table::Events, "transport").await, 5);
+        assert_eq!(count(&store, Table::Events, "transport").await, 7);
+        // The EVE alert from NDJSON, normalised by the JSON parsers.
+        let mut q = EventQuery::new(Scope::Sectors(vec!["transport".into()]));
+        q.port = Some(502);
+        let alert = store.search(Table::Events, &q).await.unwrap();
+        assert_eq!(alert.len(), 1);
+        assert_eq!(alert[0].fields.rule_id.as_deref(), Some("2024000"));
 
         let mut q = EventQuery::new(Scope::Sectors(vec!["transport".into()]));
         q.limit = 10;
@@ -511,15 +527,16 @@ source = "transport-siem"
             .expect("the long frame");
         assert!(long.reason.contains("limit of 1024"), "{}", long.reason);
         assert_eq!(long.raw.len(), 1024);
-        let bad = letters
+        let transport: Vec<_> = letters.iter().filter(|d| d.sector == "transport").collect();
+        assert_eq!(transport.len(), 2, "{transport:?}");
+        assert!(transport
             .iter()
-            .find(|d| d.sector == "transport")
-            .expect("the bad HEC body");
-        assert!(
-            bad.raw.starts_with(br#"{"event": nope"#),
-            "{:?}",
-            String::from_utf8_lossy(&bad.raw)
-        );
+            .any(|d| d.raw.starts_with(br#"{"event": nope"#)));
+        let ndjson = transport
+            .iter()
+            .find(|d| d.raw == br#"{"not json"#)
+            .expect("the bad NDJSON line");
+        assert_eq!(ndjson.format, "json");
     });
 }
 

@@ -368,7 +368,7 @@ async fn event(
                             Json(json!({"text": reason, "code": code, "invalid-event-number": n})),
                         )
                             .into_response();
-                        return finish_partial(&hec, events, channel, resp).await;
+                        return finish_partial(&hec, events, resp).await;
                     }
                 }
             }
@@ -392,7 +392,7 @@ async fn event(
                     Json(json!({"text": "Invalid data format", "code": 6, "invalid-event-number": n})),
                 )
                     .into_response();
-                return finish_partial(&hec, events, channel, resp).await;
+                return finish_partial(&hec, events, resp).await;
             }
         }
         n += 1;
@@ -401,16 +401,14 @@ async fn event(
 }
 
 /// Queues the good events of a request that also held a bad one, then gives the error.
-async fn finish_partial(
-    hec: &Hec,
-    events: Vec<Event>,
-    channel: Option<String>,
-    error: Response,
-) -> Response {
+///
+/// The error answer carries no ack id, so the good events are not given one: the answer
+/// waits until they are durable instead, whether or not the request named a channel.
+async fn finish_partial(hec: &Hec, events: Vec<Event>, error: Response) -> Response {
     if events.is_empty() {
         return error;
     }
-    let r = hec.submit(events, channel).await;
+    let r = hec.submit(events, None).await;
     if r.status().is_success() {
         error
     } else {
@@ -539,6 +537,7 @@ async fn lines(
     let mut src = src;
     src.format = format;
     let mut events = Vec::new();
+    let mut rejected = 0usize;
     for line in body.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -554,11 +553,12 @@ async fn lines(
             if let Err(r) = reject(hec, &src, line, format.as_str(), reason).await {
                 return r;
             }
+            rejected += 1;
             continue;
         }
         match hec.intake.parse(&mut src, line).await {
             Ok(Some(e)) => events.push(e),
-            Ok(None) => {}
+            Ok(None) => rejected += 1,
             Err(_) => {
                 return reply(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -567,6 +567,11 @@ async fn lines(
                 )
             }
         }
+    }
+    if events.is_empty() && rejected > 0 {
+        let text =
+            format!("Invalid data format: no line could be read ({rejected} kept as dead letters)");
+        return reply(StatusCode::BAD_REQUEST, 6, &text);
     }
     if events.is_empty() {
         return reply(StatusCode::BAD_REQUEST, 5, "No data");
