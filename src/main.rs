@@ -31,7 +31,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the platform: store, HTTP (/healthz, /metrics). Embedded SQLite store by default.
+    /// Run the platform: intake listeners (syslog, HEC, flow exports), the store, HTTP
+    /// (/healthz, /metrics). Embedded SQLite store by default.
     Serve {
         /// Configuration file (see ncsoc.example.toml); defaults apply without one.
         #[arg(long, short)]
