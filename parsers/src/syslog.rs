@@ -559,38 +559,22 @@ struct BsdTime {
 }
 
 impl BsdTime {
-    /// The instant, in the default zone, in the given year or (when none) in the latest
-    /// year that does not put it more than [`MAX_FUTURE_SECS`] after `ctx.now`: messages
-    /// come from the past, with some clock skew. So `Dec 31 23:59:59` received on Jan 1 is
-    /// last year's, `Jan 1 00:00:01` received on Dec 31 (a sender's clock a little ahead)
-    /// is next year's, and `Oct 11` received in June is last October, not next.
+    /// The instant, in the default zone, in the given year or (when none) the year
+    /// inferred around the receive time ([`crate::timefmt::Civil::resolve`]).
     fn resolve(&self, ctx: &Context) -> Option<Timestamp> {
-        let offset = i64::from(ctx.default_offset_secs) * NANOS_PER_SEC;
-        let at = |year: i64| {
-            Timestamp::from_civil(
-                year, self.month, self.day, self.hour, self.min, self.sec, self.nanos,
-            )
-            .and_then(|t| t.nanos().checked_sub(offset))
-            .map(Timestamp::from_nanos)
-        };
-        if let Some(year) = self.year {
-            return at(year);
+        crate::timefmt::Civil {
+            year: self.year,
+            month: self.month,
+            day: self.day,
+            hour: self.hour,
+            min: self.min,
+            sec: self.sec,
+            nanos: self.nanos,
+            offset_secs: None,
         }
-        let local_now = Timestamp::from_nanos(ctx.now.nanos().saturating_add(offset));
-        let this_year = local_now.to_civil().0;
-        let latest = ctx
-            .now
-            .nanos()
-            .saturating_add(MAX_FUTURE_SECS * NANOS_PER_SEC);
-        (this_year - 1..=this_year + 1)
-            .rev()
-            .filter_map(at)
-            .find(|t| t.nanos() <= latest)
+        .resolve(ctx)
     }
 }
-
-/// How far ahead of the receive time a year-less timestamp may be (sender clock skew).
-const MAX_FUTURE_SECS: i64 = 7 * 86_400;
 
 const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",

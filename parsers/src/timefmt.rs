@@ -104,19 +104,25 @@ fn month_day_time(b: &[u8], ctx: &Context) -> Option<Timestamp> {
 
 /// Calendar fields read from text, before the year and zone are settled.
 #[derive(Default)]
-struct Civil {
-    year: Option<i64>,
-    month: u32,
-    day: u32,
-    hour: u32,
-    min: u32,
-    sec: u32,
-    nanos: u32,
-    offset_secs: Option<i32>,
+pub(crate) struct Civil {
+    pub year: Option<i64>,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub min: u32,
+    pub sec: u32,
+    pub nanos: u32,
+    /// UTC offset written in the text; `None` takes the source's default zone.
+    pub offset_secs: Option<i32>,
 }
 
 impl Civil {
-    fn resolve(&self, ctx: &Context) -> Option<Timestamp> {
+    /// The instant, in the given year or (when none) in the latest year that does not put
+    /// it more than [`MAX_FUTURE_SECS`] after `ctx.now`: messages come from the past, with
+    /// some clock skew. So `Dec 31 23:59:59` received on Jan 1 is last year's,
+    /// `Jan 1 00:00:01` received on Dec 31 (a sender's clock a little ahead) is next
+    /// year's, and `Oct 11` received in June is last October, not next.
+    pub(crate) fn resolve(&self, ctx: &Context) -> Option<Timestamp> {
         let offset = i64::from(self.offset_secs.unwrap_or(ctx.default_offset_secs)) * NANOS_PER_SEC;
         let at = |year: i64| {
             Timestamp::from_civil(
