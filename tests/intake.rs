@@ -595,19 +595,24 @@ source = "finance-siem"
 
     let mut acked: Vec<(u64, usize)> = Vec::new(); // (ack id, events in the request)
     let mut busy = None;
-    for r in 0..400 {
-        let body: String = (0..250)
+    // Request `r`: 250 distinct events.
+    let body = |r: usize| -> String {
+        (0..250)
             .map(|i| {
                 format!(
                     r#"{{"time": {}, "event": "<14>Nov 27 04:00:00 bank-gw auth: request {r} event {i} failed login for user{i}"}}"#,
                     1_764_216_000 + r * 1000 + i
                 )
             })
-            .collect();
+            .collect()
+    };
+    let mut r = 0;
+    for _ in 0..400 {
+        r += 1;
         let (code, resp) = curl(
             &format!("{base}/event?channel={channel}"),
             &["-H", &auth],
-            body.as_bytes(),
+            body(r).as_bytes(),
         );
         match code {
             200 => {
@@ -623,12 +628,34 @@ source = "finance-siem"
     }
     let busy = busy.expect("the intake never pushed back");
     assert!(busy.contains(r#""code":9"#), "{busy}");
-    let (code, _) = get(
-        SocketAddr::from(([127, 0, 0, 1], hec)),
-        "/services/collector/health",
-    )
-    .unwrap();
-    assert_eq!(code, 503, "health reports the push-back");
+    // A 503 can come from a momentarily full queue; once the spool is full too, the
+    // push-back holds and health reports it. Keep offering small requests until then.
+    let start = Instant::now();
+    loop {
+        let (code, _) = get(
+            SocketAddr::from(([127, 0, 0, 1], hec)),
+            "/services/collector/health",
+        )
+        .unwrap();
+        if code == 503 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "health never reported the push-back"
+        );
+        r += 1;
+        let (code, resp) = curl(
+            &format!("{base}/event?channel={channel}"),
+            &["-H", &auth],
+            body(r).as_bytes(),
+        );
+        if code == 200 {
+            let v: serde_json::Value = serde_json::from_str(&resp).unwrap();
+            acked.push((v["ackId"].as_u64().unwrap(), 250));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(metric(server.addr, "ncsoc_intake_hec_busy_total") >= 1);
     assert!(!acked.is_empty());
 

@@ -20,6 +20,8 @@ pub struct StoreMetrics {
     pub spool_batches: AtomicU64,
     /// Times intake had to wait because the spool was full.
     pub backpressure_waits: AtomicU64,
+    /// 1 while the writer waits for room in a full spool (intake is pushed back), else 0.
+    pub pushed_back: AtomicU64,
     pub queued_rows: AtomicU64,
     /// Write latency of a batch, microseconds.
     pub write_latency_us: Mutex<Histogram<u64>>,
@@ -45,6 +47,7 @@ impl StoreMetrics {
             spool_bytes: AtomicU64::new(0),
             spool_batches: AtomicU64::new(0),
             backpressure_waits: AtomicU64::new(0),
+            pushed_back: AtomicU64::new(0),
             queued_rows: AtomicU64::new(0),
             write_latency_us: hist(),
             ingest_latency_us: hist(),
@@ -112,7 +115,12 @@ impl StoreMetrics {
                 v.load(Relaxed)
             );
         }
-        let gauges: [(&str, &str, &AtomicU64); 3] = [
+        let gauges: [(&str, &str, &AtomicU64); 4] = [
+            (
+                "ncsoc_store_pushed_back",
+                "1 while intake is pushed back because the spool is full.",
+                &self.pushed_back,
+            ),
             (
                 "ncsoc_store_spool_bytes",
                 "Bytes in the disk spool.",

@@ -105,9 +105,10 @@ impl WriterHandle {
         done.await.map_err(|_| Closed)
     }
 
-    /// Whether the writer's queue is full right now (the store is slower than intake).
+    /// Whether intake is pushed back: the writer's queue is full right now, or the writer
+    /// is waiting for room in a full spool (the store is down or slower than intake).
     pub fn is_pushed_back(&self) -> bool {
-        self.tx.capacity() == 0
+        self.tx.capacity() == 0 || self.metrics.pushed_back.load(Relaxed) != 0
     }
 
     pub fn metrics(&self) -> &Arc<StoreMetrics> {
@@ -320,6 +321,11 @@ impl Task {
     /// Puts a batch in the spool, waiting (and draining) while the spool is full. Intake
     /// is pushed back meanwhile because the channel is not read.
     async fn spool_batch(&self, rows: &SpoolBatch) {
+        self.spool_batch_waiting(rows).await;
+        self.metrics.pushed_back.store(0, Relaxed);
+    }
+
+    async fn spool_batch_waiting(&self, rows: &SpoolBatch) {
         let mut waited = false;
         loop {
             match crate::block_here(|| self.spool.push(rows)) {
@@ -334,6 +340,7 @@ impl Task {
                         waited = true;
                     }
                     self.metrics.backpressure_waits.fetch_add(1, Relaxed);
+                    self.metrics.pushed_back.store(1, Relaxed);
                 }
                 Err(e) => tracing::error!(error = %e, "cannot write to the spool; retrying"),
             }
