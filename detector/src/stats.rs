@@ -223,11 +223,11 @@ const DAY: i64 = 86_400;
 ///   answers: the first weekend is not scored.
 /// * Level shifts: a slot learns only while its time of day comes round, so a lasting
 ///   change (a new customer, a migrated service) would take days to reach every slot. A
-///   global level [`Ewma`] with a faster α (default 4·α, capped at 1) follows the
+///   global level [`Ewma`] with a faster α_L (default 4·α, capped at 1) follows the
 ///   residuals (value − slot mean, before the slot learns) of every observation; its mean
-///   is added to every slot's mean in [`SeasonalBaseline::expected`]. After a shift the
-///   correction follows within ~1/level-α observations; as the slots catch up, residuals
-///   and the correction return to 0. The flip side: a sustained anomaly is learned as a new
+///   is added to every slot's mean in [`SeasonalBaseline::expected`]. After a shift, n
+///   observations close 1 − (1 − α_L)^n of the gap (63 % after 1/α_L, 95 % after 3/α_L);
+///   as the slots catch up, residuals and the correction return to 0. The flip side: a sustained anomaly is learned as a new
 ///   level at that speed, so do not observe values you have alerted on if they should not
 ///   be learned.
 /// * `slot_secs` is clamped into 60..=86400; a slot length that does not divide the day
@@ -577,4 +577,326 @@ pub fn string_entropy_bits(s: &[u8]) -> f64 {
         })
         .sum();
     (n.log2() - sum / n).max(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// splitmix64 stream with Box–Muller normals: a test-only PRNG.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+        fn unit(&mut self) -> f64 {
+            ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        }
+        fn normal(&mut self) -> f64 {
+            let (u, v) = (self.unit(), self.unit());
+            (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        }
+    }
+
+    #[test]
+    fn welford_matches_two_pass_and_merges() {
+        let xs: Vec<f64> = (0..1000).map(|i| 1e9 + f64::from(i % 17) * 0.5).collect();
+        let mut w = Welford::new();
+        for &x in &xs {
+            w.push(x);
+        }
+        w.push(f64::NAN);
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (xs.len() - 1) as f64;
+        assert_eq!(w.count(), 1000);
+        assert!((w.mean() - mean).abs() < 1e-6);
+        assert!((w.variance() - var).abs() < 1e-6 * var);
+        let (a, b) = xs.split_at(337);
+        let mut wa = Welford::new();
+        let mut wb = Welford::new();
+        a.iter().for_each(|&x| wa.push(x));
+        b.iter().for_each(|&x| wb.push(x));
+        wa.merge(&wb);
+        assert_eq!(wa.count(), 1000);
+        assert!((wa.mean() - w.mean()).abs() < 1e-6);
+        assert!((wa.variance() - w.variance()).abs() < 1e-6 * var);
+        let mut empty = Welford::new();
+        empty.merge(&w);
+        assert_eq!(empty, w);
+        assert_eq!(Welford::new().cv(), None);
+        let mut neg = Welford::new();
+        neg.push(-1.0);
+        neg.push(-3.0);
+        assert_eq!(neg.cv(), None);
+        // A beacon every 60 ± 0.6 s has a tiny CV; exponential gaps have CV ≈ 1.
+        let mut beacon = Welford::new();
+        let mut poisson = Welford::new();
+        let mut rng = Rng(1);
+        for _ in 0..2000 {
+            beacon.push(60.0 + 0.6 * rng.normal());
+            poisson.push(-60.0 * rng.unit().ln());
+        }
+        assert!(beacon.cv().unwrap() < 0.02);
+        assert!((poisson.cv().unwrap() - 1.0).abs() < 0.1);
+        let json = serde_json::to_string(&w).unwrap();
+        assert_eq!(serde_json::from_str::<Welford>(&json).unwrap(), w);
+    }
+
+    #[test]
+    fn ewma_deviation_estimates_sigma() {
+        let mut rng = Rng(2);
+        let alpha = 0.02;
+        let mut e = Ewma::new(alpha);
+        // One value of the deviation follows the last ~1/α values and wanders ±8 %;
+        // its average over time is the estimate's expectation.
+        let mut dev = Welford::new();
+        for i in 0..40_000 {
+            e.update(50.0 + 4.0 * rng.normal());
+            if i >= 1000 {
+                dev.push(e.deviation());
+            }
+        }
+        assert_eq!(e.count(), 40_000);
+        assert!((e.mean() - 50.0).abs() < 1.0, "{}", e.mean());
+        let documented = 4.0 * (1.0 + alpha / (2.0 - alpha)).sqrt();
+        assert!(
+            (dev.mean() - documented).abs() < 0.03 * documented,
+            "{}",
+            dev.mean()
+        );
+        assert!(e.score(50.0 + 4.0 * 5.0, 0.1) > 4.0);
+        assert!(e.score(50.0, 0.1).abs() < 0.5);
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(serde_json::from_str::<Ewma>(&json).unwrap(), e);
+    }
+
+    #[test]
+    fn ewma_edges_stay_finite() {
+        let mut e = Ewma::new(f64::NAN);
+        assert_eq!(e.alpha(), 0.1);
+        assert_eq!(Ewma::new(0.0).alpha(), 0.1);
+        assert_eq!(Ewma::new(1.0).alpha(), 1.0);
+        assert_eq!(e.score(10.0, 1.0), 0.0);
+        e.update(3.0);
+        e.update(f64::INFINITY);
+        assert_eq!((e.mean(), e.deviation(), e.count()), (3.0, 0.0, 1));
+        assert_eq!(e.score(4.0, 2.0), 0.5);
+        let s = e.score(4.0, 0.0);
+        assert!(s.is_finite() && s > 1e6);
+        // A level shift is followed at rate α.
+        let mut f = Ewma::new(0.2);
+        for _ in 0..50 {
+            f.update(10.0);
+        }
+        for _ in 0..30 {
+            f.update(20.0);
+        }
+        assert!((f.mean() - 20.0).abs() < 0.02);
+    }
+
+    const DAY_SECS: i64 = 86_400;
+    /// Monday 2024-01-01 00:00 UTC.
+    const MONDAY: i64 = 1_704_067_200;
+
+    fn diurnal(t: i64, weekend: bool) -> f64 {
+        let phase = std::f64::consts::TAU * (t.rem_euclid(DAY_SECS) as f64) / DAY_SECS as f64;
+        if weekend {
+            30.0 + 10.0 * phase.sin()
+        } else {
+            100.0 + 50.0 * phase.sin()
+        }
+    }
+
+    #[test]
+    fn weekday_and_weekend_from_utc_day() {
+        let b = SeasonalBaseline::new(3600, 0.1);
+        assert!(!b.is_weekend(0)); // 1970-01-01, a Thursday
+        assert!(b.is_weekend(2 * DAY_SECS)); // Saturday
+        assert!(b.is_weekend(3 * DAY_SECS + 86_399)); // Sunday, last second
+        assert!(!b.is_weekend(4 * DAY_SECS)); // Monday
+        assert!(!b.is_weekend(-1)); // 1969-12-31, a Wednesday
+        assert!(b.is_weekend(-5 * DAY_SECS)); // 1969-12-27, a Saturday
+        assert!(!b.is_weekend(MONDAY) && b.is_weekend(MONDAY + 5 * DAY_SECS));
+        // Local time: Monday 01:00 at UTC+2 is still Sunday 23:00 UTC.
+        let local = SeasonalBaseline::new(3600, 0.1).with_utc_offset(2 * 3600);
+        assert!(b.is_weekend(MONDAY - 3600) && !local.is_weekend(MONDAY - 3600));
+        assert_eq!(SeasonalBaseline::new(900, 0.1).slots_per_day(), 96);
+        assert_eq!(SeasonalBaseline::new(0, 0.1).slots_per_day(), 1440);
+        assert_eq!(SeasonalBaseline::new(7000, 0.1).slots_per_day(), 13);
+        assert_eq!(SeasonalBaseline::new(u32::MAX, 0.1).slots_per_day(), 1);
+        // Extreme timestamps do not panic.
+        let mut x = SeasonalBaseline::new(3600, 0.1);
+        x.observe(i64::MIN, 1.0);
+        x.observe(i64::MAX, 1.0);
+        let _ = x.expected(i64::MIN);
+    }
+
+    #[test]
+    fn seasonal_baseline_learns_diurnal_and_weekly_shape() {
+        let mut rng = Rng(3);
+        let mut b = SeasonalBaseline::new(3600, 0.1);
+        let step = 300;
+        // Three weeks of 5-minute observations.
+        let end = MONDAY + 21 * DAY_SECS;
+        assert!(b.expected(MONDAY).is_none() && !b.is_warm(MONDAY));
+        let mut t = MONDAY;
+        while t < end {
+            let v = diurnal(t, b.is_weekend(t)) + 3.0 * rng.normal();
+            b.observe(t, v);
+            t += step;
+        }
+        // The next (weekday) day: ordinary values score small, a spike scores big.
+        let mut worst = 0.0f64;
+        let mut t = end;
+        while t < end + DAY_SECS {
+            let e = b.expected(t).expect("warm after three weeks");
+            assert!(b.is_warm(t));
+            let v = diurnal(t, false) + 3.0 * rng.normal();
+            worst = worst.max(e.score(v, 1.0).abs());
+            t += step;
+        }
+        assert!(worst < 4.5, "worst ordinary score {worst}");
+        let noon = end + 6 * 3600;
+        let e = b.expected(noon).unwrap();
+        assert!((e.mean - diurnal(noon, false)).abs() < 10.0, "{e:?}");
+        assert!(e.score(diurnal(noon, false) + 150.0, 1.0) > 10.0);
+        // The weekend profile is its own: Saturday noon expects ~40, not ~150.
+        let saturday_noon = end + 5 * DAY_SECS + 6 * 3600;
+        let w = b.expected(saturday_noon).unwrap();
+        assert!((w.mean - 40.0).abs() < 5.0, "{w:?}");
+        assert!(w.score(150.0, 1.0) > 10.0);
+        assert!(e.observations > w.observations);
+        // serde_json may round the last bit of a float; the restored answers agree.
+        let json = serde_json::to_string(&b).unwrap();
+        let back: SeasonalBaseline = serde_json::from_str(&json).unwrap();
+        for h in 0..48 {
+            let (x, y) = (
+                b.expected(end + h * 3600).unwrap(),
+                back.expected(end + h * 3600).unwrap(),
+            );
+            assert!((x.mean - y.mean).abs() < 1e-9 && (x.deviation - y.deviation).abs() < 1e-9);
+            assert_eq!(x.observations, y.observations);
+        }
+    }
+
+    #[test]
+    fn seasonal_baseline_follows_a_level_shift() {
+        let mut b = SeasonalBaseline::new(3600, 0.05).with_min_observations(3);
+        let mut t = MONDAY;
+        for _ in 0..(7 * 24) {
+            b.observe(t, 100.0);
+            t += 3600;
+        }
+        assert!((b.expected(t).unwrap().mean - 100.0).abs() < 1e-9);
+        // Traffic doubles for good: within a few hours every slot expects the new level,
+        // although each slot has seen it at most once.
+        // The level α is 4 × 0.05 = 0.2: 1 − 0.8^15 = 96.5 % of the gap after 15 hours.
+        for _ in 0..15 {
+            b.observe(t, 200.0);
+            t += 3600;
+        }
+        let later = b.expected(t + 3 * 3600).unwrap();
+        assert!(later.mean > 195.0 && later.mean < 200.0, "{later:?}");
+        // Fresh baseline: no answer before min_observations.
+        let mut c = SeasonalBaseline::new(3600, 0.05).with_min_observations(3);
+        c.observe(MONDAY, 1.0);
+        c.observe(MONDAY + DAY_SECS, 1.0);
+        assert!(!c.is_warm(MONDAY + 2 * DAY_SECS));
+        c.observe(MONDAY + 2 * DAY_SECS, 1.0);
+        assert!(c.is_warm(MONDAY + 3 * DAY_SECS));
+        assert!(!c.is_warm(MONDAY + 5 * DAY_SECS)); // Saturday: its own profile, empty
+    }
+
+    #[test]
+    fn robust_window_median_and_mad() {
+        let mut w = RobustWindow::new(5);
+        assert_eq!((w.median(), w.mad(), w.len()), (None, None, 0));
+        for x in [1.0, 100.0, 2.0, 3.0] {
+            w.push(x);
+        }
+        assert_eq!(w.median(), Some(2.5));
+        for x in [4.0, 5.0, f64::NAN] {
+            w.push(x);
+        }
+        // Holds the last five finite values: the 1 dropped, 100, 2, 3, 4, 5 kept.
+        assert_eq!(w.len(), 5);
+        assert_eq!(w.median(), Some(4.0));
+        // |x − 4| over (100, 2, 3, 4, 5): 96, 2, 1, 0, 1 → median 1.
+        assert_eq!(w.mad(), Some(1.4826));
+        let cap = w.buf.capacity();
+        for i in 0..1000 {
+            w.push(f64::from(i));
+        }
+        assert_eq!(w.buf.capacity(), cap, "no allocation per push");
+        assert_eq!(w.median(), Some(997.0));
+        let json = serde_json::to_string(&w).unwrap();
+        assert_eq!(serde_json::from_str::<RobustWindow>(&json).unwrap(), w);
+        assert!(serde_json::from_str::<RobustWindow>(r#"{"cap":2,"next":5,"buf":[]}"#).is_err());
+        assert!(serde_json::from_str::<RobustWindow>(r#"{"cap":1,"next":0,"buf":[1,2]}"#).is_err());
+        assert_eq!(RobustWindow::new(0).buf.capacity(), 1);
+        // MAD of normal data estimates σ, and one outlier barely moves it.
+        let mut rng = Rng(4);
+        let mut n = RobustWindow::new(501);
+        for _ in 0..500 {
+            n.push(10.0 + 2.0 * rng.normal());
+        }
+        n.push(1e9);
+        assert!((n.median().unwrap() - 10.0).abs() < 0.3);
+        assert!((n.mad().unwrap() - 2.0).abs() < 0.3);
+    }
+
+    #[test]
+    fn cusum_is_quiet_on_noise_and_fires_on_a_two_sigma_shift() {
+        let mut rng = Rng(5);
+        let mut c = Cusum::new(1.0, 6.0);
+        for i in 0..10_000 {
+            assert_eq!(c.update(rng.normal()), None, "false alarm at {i}");
+        }
+        let mut fired = None;
+        for step in 1..=15 {
+            if let Some(a) = c.update(2.0 + rng.normal()) {
+                fired = Some((step, a));
+                break;
+            }
+        }
+        let (step, side) = fired.expect("no alarm within 15 steps of a 2σ shift");
+        assert_eq!(side, CusumAlarm::Up);
+        assert_eq!(c.upper(), 0.0, "the side that fired is reset ({step})");
+        c.reset();
+        let mut down = None;
+        for step in 1..=15 {
+            if let Some(a) = c.update(-2.0 + rng.normal()) {
+                down = Some((step, a));
+                break;
+            }
+        }
+        assert_eq!(down.map(|d| d.1), Some(CusumAlarm::Down));
+        assert_eq!(c.lower(), 0.0);
+        let mut d = Cusum::new(-1.0, f64::NAN);
+        assert_eq!(d.update(f64::NAN), None);
+        assert_eq!(d.update(5.4), None);
+        assert!((d.upper() - 4.9).abs() < 1e-12);
+        assert_eq!(d.update(0.7), Some(CusumAlarm::Up));
+        let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(serde_json::from_str::<Cusum>(&json).unwrap(), d);
+    }
+
+    #[test]
+    fn string_entropy() {
+        assert_eq!(string_entropy_bits(b""), 0.0);
+        assert_eq!(string_entropy_bits(b"aaaa"), 0.0);
+        assert!((string_entropy_bits(b"ab") - 1.0).abs() < 1e-12);
+        assert!((string_entropy_bits(b"abcd") - 2.0).abs() < 1e-12);
+        assert!((string_entropy_bits(b"aabb") - 1.0).abs() < 1e-12);
+        let all: Vec<u8> = (0..=255).collect();
+        assert!((string_entropy_bits(&all) - 8.0).abs() < 1e-12);
+        // A tunnelling label against a hostname.
+        let tunnel = string_entropy_bits(b"mzxw6ytboi4dsnbvgy3tqojqgeydeq3t");
+        let word = string_entropy_bits(b"mailserver");
+        assert!(tunnel > 3.5 && word < 3.2, "{tunnel} {word}");
+    }
 }
