@@ -10,6 +10,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use ncsoc_collectors::IntakeConfig;
+use ncsoc_detector::DetectorConfig;
 use ncsoc_store::StoreConfig;
 use serde::Deserialize;
 
@@ -19,6 +20,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub store: StoreConfig,
     pub intake: IntakeConfig,
+    pub detector: DetectorConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -77,6 +79,7 @@ impl Config {
             })?;
         config.store.validate()?;
         config.intake.validate().map_err(anyhow::Error::msg)?;
+        config.detector.validate().map_err(anyhow::Error::msg)?;
         Ok(config)
     }
 }

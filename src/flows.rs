@@ -152,7 +152,7 @@ fn write_metered(
 /// The capture file, memory-mapped: reading a large capture into a buffer spent more time
 /// in the kernel (zeroing fresh pages, then copying into them) than metering it did.
 #[allow(unsafe_code)]
-fn map_file(file: &std::fs::File) -> io::Result<memmap2::Mmap> {
+pub(crate) fn map_file(file: &std::fs::File) -> io::Result<memmap2::Mmap> {
     // SAFETY: the map is read-only, private to this process and dropped once the file is
     // read. The one hazard is another process truncating the file while it is mapped,
     // which ends this process with SIGBUS when the vanished pages are read: capture files

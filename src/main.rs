@@ -3,6 +3,7 @@
 mod config;
 mod flows;
 mod parse;
+mod replay;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -75,6 +76,26 @@ enum Command {
         #[arg(long)]
         meter: bool,
     },
+    /// Run the whole pipeline in event time over recorded input — pcaps (flow exports or
+    /// raw traffic), Zeek TSV logs, log files (format detected per line) — several sectors
+    /// at once, merged in event time; print the incidents as JSON lines when drained.
+    Replay {
+        /// SECTOR=PATH, one per input file.
+        #[arg(required = true)]
+        inputs: Vec<String>,
+        /// Write the incidents here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Also store the events and incidents: sqlite:DIR or clickhouse://HOST:PORT/DB.
+        #[arg(long)]
+        store: Option<String>,
+        /// Configuration file for the detector settings (`[detector]`).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Print every incident change as it happens instead of the final incidents.
+        #[arg(long)]
+        updates: bool,
+    },
     /// Check a configuration file and print the effective settings (secrets hidden).
     CheckConfig {
         #[arg(long, short)]
@@ -109,6 +130,29 @@ fn main() -> anyhow::Result<()> {
             source,
             meter,
         } => flows::run(&pcaps, &sector, &source, meter),
+        Command::Replay {
+            inputs,
+            out,
+            store,
+            config,
+            updates,
+        } => {
+            let mut cfg = Config::load(config.as_deref(), std::env::vars())?;
+            let inputs = replay::parse_inputs(&inputs)?;
+            let opts = replay::Options {
+                out,
+                detector: cfg.detector.clone(),
+                updates,
+            };
+            match store {
+                None => replay::run(inputs, &opts, |_| {}).map(|_| ()),
+                Some(url) => {
+                    cfg.store.apply_url(&url)?;
+                    cfg.store.validate()?;
+                    replay_into_store(inputs, &opts, &cfg)
+                }
+            }
+        }
         Command::CheckConfig { config } => {
             let mut cfg = Config::load(config.as_deref(), std::env::vars())?;
             if !cfg.store.clickhouse.password.is_empty() {
@@ -118,6 +162,49 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `ncsoc replay --store`: events are written in batches as they are replayed, the
+/// incidents at the end.
+fn replay_into_store(
+    inputs: Vec<replay::Input>,
+    opts: &replay::Options,
+    cfg: &Config,
+) -> anyhow::Result<()> {
+    use ncsoc_store::WriteMode;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let store = rt
+        .block_on(ncsoc_store::open(&cfg.store))
+        .context("opening the store")?;
+    let mut batch = Vec::with_capacity(cfg.store.batch_size);
+    let mut failure: Option<anyhow::Error> = None;
+    let incidents = replay::run(inputs, opts, |e| {
+        if failure.is_some() {
+            return;
+        }
+        batch.push(e.clone());
+        if batch.len() >= cfg.store.batch_size {
+            if let Err(e) = rt.block_on(store.write_events(&batch, WriteMode::Fresh)) {
+                failure = Some(anyhow::anyhow!("writing events: {e}"));
+            }
+            batch.clear();
+        }
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    rt.block_on(async {
+        store
+            .write_events(&batch, WriteMode::Fresh)
+            .await
+            .context("writing events")?;
+        for inc in &incidents {
+            store.put_incident(inc).await.context("writing incidents")?;
+        }
+        anyhow::Ok(())
+    })
 }
 
 fn init_logging(default: &str) {

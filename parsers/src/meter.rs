@@ -90,8 +90,9 @@ pub struct MeteredFlow {
     pub sni: Option<String>,
 }
 
-/// Most DNS names kept per flow.
-pub const MAX_NAMES: usize = 8;
+/// Most distinct DNS names kept per flow: enough for the detector to judge the names a
+/// tunnel sends over one socket, bounded so a flow's metadata stays small.
+pub const MAX_NAMES: usize = 32;
 
 const FIN: u8 = 0x01;
 const SYN: u8 = 0x02;
