@@ -307,11 +307,18 @@ pub struct Simulator {
     slice: i64,
     slices: i64,
     em: Emitter,
+    /// Indices into `em.buf` in timestamp order, and the next one to hand out.
+    order: Vec<u32>,
+    pos: usize,
     emitted: u64,
 }
 
 impl Simulator {
-    pub fn new(config: SimConfig) -> Self {
+    /// Builds the schedule. `hosts_per_sector` is capped at 24,000 and the sector list at
+    /// 250 names, so every address fits the `10.S.x.y` plan.
+    pub fn new(mut config: SimConfig) -> Self {
+        config.hosts_per_sector = config.hosts_per_sector.clamp(1, 24_000);
+        config.sectors.truncate(250);
         let (truth, legs, benign) = plan::plan(&config);
         let profiles = config.sectors.iter().map(|s| profile_for(s)).collect();
         let em = Emitter {
@@ -333,6 +340,8 @@ impl Simulator {
             benign,
             slice: 0,
             em,
+            order: Vec::with_capacity(8192),
+            pos: 0,
             emitted: 0,
         }
     }
@@ -358,14 +367,17 @@ impl Simulator {
         if slice > self.slice {
             self.slice = slice.min(self.slices);
             self.em.buf.clear();
+            self.order.clear();
+            self.pos = 0;
         }
     }
 
     pub fn next_event(&mut self) -> Option<Event> {
         loop {
-            if let Some(e) = self.em.buf.pop() {
+            if let Some(&i) = self.order.get(self.pos) {
+                self.pos += 1;
                 self.emitted += 1;
-                return Some(e);
+                return Some(std::mem::take(&mut self.em.buf[i as usize]));
             }
             if self.slice >= self.slices {
                 return None;
@@ -374,9 +386,11 @@ impl Simulator {
         }
     }
 
-    /// Generates one minute of event time into the buffer, sorted so `pop` gives the
-    /// earliest first.
+    /// Generates one minute of event time into the buffer and the order to hand it out in.
     fn fill(&mut self) {
+        self.em.buf.clear();
+        self.order.clear();
+        self.pos = 0;
         let t0 = self.config.start.0 + self.slice * MIN;
         let t1 = t0 + MIN;
         self.em.slice = self.slice;
@@ -420,7 +434,10 @@ impl Simulator {
             .buf
             .iter()
             .all(|e| e.timestamp.0 >= t0 && e.timestamp.0 < t1));
-        self.em.buf.sort_by_key(|e| std::cmp::Reverse(e.timestamp));
+        // Events are large: sort their indices, not them (stable: ties keep generation order).
+        let buf = &self.em.buf;
+        self.order.extend(0..buf.len() as u32);
+        self.order.sort_by_key(|&i| buf[i as usize].timestamp);
         self.slice += 1;
     }
 
