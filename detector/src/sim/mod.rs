@@ -402,12 +402,15 @@ impl Simulator {
             self.em.begin((s as u64) << 8 | 2);
             self.polling(s, t0, t1);
         }
-        for (i, b) in self.benign.iter().enumerate() {
+        for b in &self.benign {
             if b.end <= t0 || b.start >= t1 {
                 continue;
             }
-            let mut rng = Rng::new(mix(&[seed, self.slice as u64, i as u64, 2]));
-            self.em.begin(1 << 32 | i as u64);
+            // Keyed by sector and start (unique per burst), not by position in the plan, so
+            // a burst's traffic does not depend on how many days are simulated.
+            let key = mix(&[b.sector as u64, b.start as u64]);
+            let mut rng = Rng::new(mix(&[seed, self.slice as u64, key, 2]));
+            self.em.begin(1 << 62 | key >> 2);
             benign_minute(&mut self.em, b, &self.config, &self.profiles, t0, &mut rng);
         }
         for i in 0..self.legs.len() {

@@ -157,14 +157,16 @@ pub fn plan(cfg: &SimConfig) -> (GroundTruth, Vec<Leg>, Vec<BenignPlan>) {
         let dur = 45 * MIN + (mix(&[cfg.seed, s as u64, 0xb4]) % 30) as i64 * MIN;
         let peer = benign_ext(900_000 + s as u64);
         for d in 0..days {
-            let t = day0(d) + off + secs(&mut rng, 0, 120 * NS);
+            // Drawn per night from its own stream: the same nights whatever `days` is.
+            let mut night = Rng::new(mix(&[cfg.seed, s as u64, d as u64, 0xb4c]));
+            let t = day0(d) + off + secs(&mut night, 0, 120 * NS);
             benign.push(BenignPlan {
                 sector: s,
                 start: t,
                 end: t + dur,
                 peer,
                 gen: BenignGen::Backup {
-                    bytes_per_sec: 20e9 / 3600.0 * (0.8 + 0.4 * rng.f64()),
+                    bytes_per_sec: 20e9 / 3600.0 * (0.8 + 0.4 * night.f64()),
                 },
             });
         }

@@ -429,3 +429,51 @@ fn campaign_split_per_sector_is_detected_but_not_as_one() {
     assert_eq!((s.detected, s.campaigns_as_one_incident), (1, 1));
     let _ = HashMap::<u8, u8>::new();
 }
+
+/// The benign traps are in the stream: tens of GB of nightly backup to one external host,
+/// the vulnerability scanner's sweep, the patch-day downloads.
+#[test]
+fn benign_traps_are_in_the_stream() {
+    let cfg = SimConfig {
+        days: 3,
+        hosts_per_sector: 100,
+        flows_per_host_per_hour: 10.0,
+        ..SimConfig::default()
+    };
+    let truth = Simulator::new(cfg.clone()).truth().clone();
+    let find = |kind: &str| {
+        truth
+            .benign
+            .iter()
+            .find(|b| b.kind == kind && b.sector == "energy")
+            .unwrap()
+            .clone()
+    };
+    for b in [find("backup"), find("vuln_scanner"), find("patch_day")] {
+        let mut sim = Simulator::new(cfg.clone());
+        sim.seek(b.start);
+        let (mut bytes, mut probes) = (0u64, 0u64);
+        for e in sim.by_ref() {
+            if e.timestamp > b.end {
+                break;
+            }
+            let f = &e.fields;
+            if e.sector != "energy" {
+                continue;
+            }
+            match b.kind.as_str() {
+                "backup" if f.source_ip == Some(b.host) && f.destination_ip == b.peer => {
+                    bytes += f.network_bytes.unwrap_or(0)
+                }
+                "patch_day" if f.source_ip == Some(b.host) => bytes += f.network_bytes.unwrap_or(0),
+                "vuln_scanner" if f.source_ip == Some(b.host) => probes += 1,
+                _ => {}
+            }
+        }
+        match b.kind.as_str() {
+            "backup" => assert!(bytes > 10_000_000_000, "backup {bytes}"),
+            "patch_day" => assert!(bytes > 20_000_000_000, "patch {bytes}"),
+            _ => assert!(probes > 10_000, "scanner {probes}"),
+        }
+    }
+}
