@@ -89,6 +89,10 @@ pub struct Score {
     /// Ids and descriptions of the attacks no incident matched.
     pub missed: Vec<String>,
     pub incidents: usize,
+    /// Incidents that match more than one attack. Legitimate only when attacks share an
+    /// address or a volume surge; many of these mean the detector lumps unrelated activity
+    /// into broad incidents, which the detection rate alone would reward.
+    pub incidents_matching_several_attacks: usize,
 }
 
 fn ratio(num: usize, den: usize, empty: f64) -> f64 {
@@ -180,7 +184,7 @@ fn p90(sorted: &[f64]) -> Option<f64> {
 pub fn score(truth: &GroundTruth, incidents: &[Incident]) -> Score {
     let mut detected_flags = vec![false; truth.attacks.len()];
     let mut delays: Vec<Option<f64>> = vec![None; truth.attacks.len()];
-    let mut incident_matched = vec![false; incidents.len()];
+    let mut incident_matched = vec![0usize; incidents.len()];
     let mut campaigns = 0;
     let mut campaigns_one = 0;
     for (ai, a) in truth.attacks.iter().enumerate() {
@@ -189,7 +193,7 @@ pub fn score(truth: &GroundTruth, incidents: &[Incident]) -> Score {
             if !matches(a, inc) {
                 continue;
             }
-            incident_matched[ii] = true;
+            incident_matched[ii] += 1;
             detected_flags[ai] = true;
             let d = ((detection_time(a, inc).0 - a.start.0).max(0)) as f64 / 1e9;
             delays[ai] = Some(delays[ai].map_or(d, |x: f64| x.min(d)));
@@ -265,7 +269,11 @@ pub fn score(truth: &GroundTruth, incidents: &[Incident]) -> Score {
     let mut unmatched_on_attack_days = 0;
     let mut by_sector: BTreeMap<String, usize> = BTreeMap::new();
     let mut unmatched = Vec::new();
-    for (inc, _) in incidents.iter().zip(&incident_matched).filter(|(_, &m)| !m) {
+    for (inc, _) in incidents
+        .iter()
+        .zip(&incident_matched)
+        .filter(|(_, &m)| m == 0)
+    {
         let trap = truth
             .benign
             .iter()
@@ -351,6 +359,7 @@ pub fn score(truth: &GroundTruth, incidents: &[Incident]) -> Score {
         unmatched_incidents: unmatched,
         missed,
         incidents: incidents.len(),
+        incidents_matching_several_attacks: incident_matched.iter().filter(|&&m| m > 1).count(),
     }
 }
 
@@ -441,6 +450,10 @@ impl Score {
         s.push_str(&format!(
             "- Unmatched incidents on attack days (not in the rate): {}; during the warm-up: {}\n",
             self.unmatched_on_attack_days, self.warmup_alarms
+        ));
+        s.push_str(&format!(
+            "- Incidents: {} ({} matching several attacks)\n",
+            self.incidents, self.incidents_matching_several_attacks
         ));
         s.push_str(&format!(
             "- Cross-sector campaigns reported as one incident naming all their sectors: {}/{}: {}\n",

@@ -477,3 +477,25 @@ fn benign_traps_are_in_the_stream() {
         }
     }
 }
+
+#[test]
+fn lumping_everything_into_one_incident_is_visible() {
+    let truth = Simulator::new(SimConfig::default()).truth().clone();
+    let a = truth
+        .attacks
+        .iter()
+        .find(|a| a.kind == IncidentKind::PortScan)
+        .unwrap();
+    let ents: Vec<IpAddr> = truth
+        .attacks
+        .iter()
+        .filter(|x| x.kind == IncidentKind::PortScan)
+        .flat_map(|x| x.attacker.into_iter().chain(x.victim))
+        .collect();
+    let sectors: Vec<&str> = truth.sectors.iter().map(String::as_str).collect();
+    let end = Timestamp(truth.start.0 + i64::from(truth.days) * DAY);
+    let blob = incident(a.kind, &sectors, &ents, a.start, end);
+    let s = score(&truth, &[blob]);
+    assert!(s.detected > 1);
+    assert_eq!(s.incidents_matching_several_attacks, 1);
+}
