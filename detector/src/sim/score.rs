@@ -467,6 +467,19 @@ impl Score {
             secs(self.p90_delay_secs),
             verdict(self.median_delay_secs.is_some_and(|d| d <= 120.0))
         ));
+        if !self.unmatched_incidents.is_empty() {
+            s.push_str("\nUnmatched incidents");
+            if self.unmatched_incidents.len() > 30 {
+                s.push_str(&format!(
+                    " (first 30 of {})",
+                    self.unmatched_incidents.len()
+                ));
+            }
+            s.push_str(":\n");
+            for u in self.unmatched_incidents.iter().take(30) {
+                s.push_str(&format!("- {u}\n"));
+            }
+        }
         if !self.missed.is_empty() {
             s.push_str("\nMissed:\n");
             for m in &self.missed {
