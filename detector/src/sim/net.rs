@@ -333,4 +333,22 @@ mod tests {
         assert_eq!(weekday(monday.nanos()), 0);
         assert_eq!(weekday(monday.nanos() + 5 * DAY), 5);
     }
+
+    #[test]
+    fn health_is_steadier_than_office_sectors() {
+        let t = |h: i64| {
+            ncsoc_model::Timestamp::from_civil(2026, 3, 3, 0, 0, 0, 0)
+                .unwrap()
+                .nanos()
+                + h * HOUR
+        };
+        let night_over_noon = |p: Profile| p.at(t(3)) / p.at(t(11));
+        assert!(night_over_noon(profile_for("health")) > 0.35);
+        assert!(night_over_noon(profile_for("finance")) < 0.1);
+        let sunday = t(5 * 24 + 11);
+        assert!(profile_for("health").at(sunday) > 3.0 * profile_for("government").at(sunday));
+        // Interpolation is continuous across midnight.
+        let p = profile_for("transport");
+        assert!((p.at(t(24) - 1) - p.at(t(24))).abs() < 1e-3);
+    }
 }

@@ -1,5 +1,3 @@
-use std::collections::HashMap;
-
 use ncsoc_model::{Entity, Evidence, Incident, Severity, Status};
 
 use super::*;
@@ -427,7 +425,6 @@ fn campaign_split_per_sector_is_detected_but_not_as_one() {
     );
     let s = score(&only, &[one]);
     assert_eq!((s.detected, s.campaigns_as_one_incident), (1, 1));
-    let _ = HashMap::<u8, u8>::new();
 }
 
 /// The benign traps are in the stream: tens of GB of nightly backup to one external host,
