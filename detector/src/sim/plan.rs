@@ -101,10 +101,18 @@ const SCANNER_PORTS: &[u16] = &[
 ];
 
 /// Post-warm-up day indices (0-based from the end of the warm-up) on which sector `s`
-/// gets no attack.
+/// gets no attack: two per sector from four post-warm-up days on, one with two or three,
+/// and with a single post-warm-up day every other sector stays quiet.
 pub fn free_days(s: usize, post_days: usize) -> Vec<usize> {
     if post_days == 0 {
         return Vec::new();
+    }
+    if post_days == 1 {
+        return if s.is_multiple_of(2) {
+            vec![0]
+        } else {
+            Vec::new()
+        };
     }
     let mut v = vec![s % post_days];
     if post_days >= 4 {

@@ -496,3 +496,21 @@ fn lumping_everything_into_one_incident_is_visible() {
     assert!(s.detected > 1);
     assert_eq!(s.incidents_matching_several_attacks, 1);
 }
+
+#[test]
+fn short_runs_still_get_attacks_and_quiet_sectors() {
+    let cfg = SimConfig {
+        days: 3,
+        ..SimConfig::default()
+    };
+    let t = Simulator::new(cfg).truth().clone();
+    assert!(t.attacks.len() >= 10, "{}", t.attacks.len());
+    let s = score(&t, &[]);
+    assert!(s.attack_free_sector_days >= 2);
+    let none = Simulator::new(SimConfig {
+        attacks: false,
+        ..SimConfig::default()
+    });
+    assert!(none.truth().attacks.is_empty());
+    assert_eq!(score(none.truth(), &[]).attack_free_sector_days, 25);
+}
