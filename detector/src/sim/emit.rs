@@ -100,7 +100,11 @@ impl Emitter {
     /// A completed exchange: the request record and the reply record.
     pub fn session(&mut self, s: usize, f: F, reply_bytes: u64) {
         self.flow(s, f);
-        let packets = (reply_bytes / 1200).max(1) + 1;
+        let packets = if f.tcp {
+            pkts(reply_bytes)
+        } else {
+            reply_bytes.div_ceil(1400).max(1)
+        };
         self.flow(
             s,
             F {
@@ -133,6 +137,8 @@ impl Emitter {
     }
 }
 
+/// Packets of a TCP direction carrying `bytes`: full-size segments plus the handshake and
+/// teardown.
 pub fn pkts(bytes: u64) -> u64 {
-    bytes / 1100 + 2
+    bytes.div_ceil(1400) + 2
 }

@@ -408,7 +408,7 @@ impl Simulator {
                 dport,
                 tcp,
                 bytes: req,
-                packets: pkts(req),
+                packets: if tcp { pkts(req) } else { req.div_ceil(1400) },
                 flags: FULL,
             };
             em.session(s, f, resp);
