@@ -35,8 +35,9 @@
 //! Attacks (after `warmup_days`) of every kind at three intensities, two variants each, and
 //! four cross-sector campaigns (a fast scan and a fast brute force across three sectors
 //! within an hour, a low-and-slow scan and a low-and-slow brute force of a few probes per
-//! sector per hour over ten to twelve hours). Each sector keeps at least one attack-free
-//! post-warm-up day (two with five post-warm-up days), where false alarms are counted.
+//! sector per hour over ten to twelve hours). With two or more post-warm-up days each
+//! sector keeps at least one of them attack-free (two from four post-warm-up days on), and
+//! false alarms are counted there; with a single one, every other sector stays quiet.
 //!
 //! # Use
 //!
@@ -62,17 +63,47 @@
 //! peak, 7 days) emits about 2.3 million events per weekday (2.1 M flow records, 0.2 M DNS
 //! events) and 1.3 million per weekend day, 14.5 million in all, with 46 attacks and 78
 //! benign bursts. The buffer holds one minute of events (a few thousand; about 25,000 in
-//! the minutes of the strongest flood). Generation runs at about 1 million events per second on one core
-//! (release build, system allocator): 2.3 s per simulated weekday when the machine is
-//! otherwise idle. `cargo run --release -p ncsoc-detector --example simulate` measures it,
+//! the minutes of the strongest flood). Generation runs at about 1 million events per
+//! second on one core (release build, system allocator): 2.3 s per simulated weekday when
+//! the machine is otherwise idle. `cargo run --release -p ncsoc-detector --example simulate` measures it,
 //! writes the events as NDJSON and the truth as JSON, and scores an incident file.
 //!
 //! # Scoring rules
 //!
-//! See [`score`]: an incident matches an attack when its kind fits, it names one of the
-//! attack's sectors, its `[first_seen, last_seen]` overlaps `[start, end + 10 min]`, and
-//! (unless the attack is a volume anomaly) one of its entities is the attacker or victim
-//! address or a /24 (or narrower) containing it.
+//! * **Match.** An incident matches an attack when all of these hold:
+//!   - its kind is the attack's kind; for a campaign also `campaign`; for a volume anomaly
+//!     also `ddos` (a surge may be reported as one);
+//!   - it names at least one of the attack's sectors;
+//!   - its `[first_seen, last_seen]` overlaps `[attack.start, attack.end + 10 min]`;
+//!   - when the attack has an attacker or victim address (every kind but volume
+//!     anomalies), one of the incident's entity values is that address, or a CIDR of
+//!     prefix length ≥ 24 containing it (`a.b.c.0/24`). Wider networks do not count: naming
+//!     `10.0.0.0/8` must not match everything.
+//! * **Detected** = at least one matching incident. Warm-up attacks do not exist (none are
+//!   injected before `warmup_days`).
+//! * **Delay** of a detected attack = the earliest detection time over its matching
+//!   incidents minus `attack.start`, floored at 0. An incident's detection time is the
+//!   earliest `at` of its evidence recorded in one of the attack's sectors (any evidence if
+//!   none names a sector); an incident without evidence falls back to `first_seen`.
+//! * **Campaign as one incident**: a single matching incident names every sector of the
+//!   campaign.
+//! * **False alarms**: incidents matching no attack. Benign traps (backups, the patch day,
+//!   the vulnerability scanner, ...) are not excused: an incident on one is a false alarm,
+//!   and the list says which trap it fell into. An unmatched incident whose `first_seen`
+//!   lies in the warm-up is counted separately (`warmup_alarms`). After the warm-up, an
+//!   unmatched incident counts once for each sector it names whose day (UTC day of
+//!   `first_seen`) has no attack in that sector (attack extent plus the 10 min grace);
+//!   `false_alarms_per_sector_day` divides by the number of such attack-free sector-days.
+//!   Unmatched incidents on sector-days that do have an attack are listed and counted in
+//!   `unmatched_on_attack_days` but not in the rate (an extra incident beside a real attack
+//!   is a precision problem the per-day rate cannot attribute fairly).
+//! * Per-kind rows count a campaign under the kind it used; `per_intensity` splits the
+//!   rate by subtle / moderate / strong.
+//! * Incidents matching more than one attack are counted
+//!   (`incidents_matching_several_attacks`): a detector lumping everything into a few broad
+//!   incidents would otherwise score well on detection.
+//! * Rates with nothing to count: detection rates are 1.0 when nothing was injected, the
+//!   false-alarm rate is 0.0 when there is no attack-free sector-day.
 
 mod emit;
 mod gen;
@@ -92,7 +123,7 @@ use net::*;
 use plan::{BenignPlan, Leg};
 use rng::{mix, Rng};
 
-pub use score::{score, KindScore, Score, MATCH_GRACE_SECS};
+pub use score::{matches, score, IntensityScore, KindScore, Score, MATCH_GRACE_SECS};
 
 /// What to simulate. Everything follows from `seed`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

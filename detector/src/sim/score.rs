@@ -1,36 +1,6 @@
 //! Grading a detector's incidents against the ground truth.
 //!
-//! # Rules
-//!
-//! * **Match.** An incident matches an attack when all of these hold:
-//!   - its kind is the attack's kind; for a campaign also `campaign`; for a volume anomaly
-//!     also `ddos` (a surge may be reported as one);
-//!   - it names at least one of the attack's sectors;
-//!   - its `[first_seen, last_seen]` overlaps `[attack.start, attack.end + 10 min]`;
-//!   - when the attack has an attacker or victim address (every kind but volume
-//!     anomalies), one of the incident's entity values is that address, or a CIDR of
-//!     prefix length ≥ 24 containing it (`a.b.c.0/24`). Wider networks do not count: naming
-//!     `10.0.0.0/8` must not match everything.
-//! * **Detected** = at least one matching incident. Warm-up attacks do not exist (none are
-//!   injected before `warmup_days`).
-//! * **Delay** of a detected attack = the earliest detection time over its matching
-//!   incidents minus `attack.start`, floored at 0. An incident's detection time is the
-//!   earliest `at` of its evidence recorded in one of the attack's sectors (any evidence if
-//!   none names a sector); an incident without evidence falls back to `first_seen`.
-//! * **Campaign as one incident**: a single matching incident names every sector of the
-//!   campaign.
-//! * **False alarms**: incidents matching no attack. Benign traps (backups, the patch day,
-//!   the vulnerability scanner, ...) are not excused: an incident on one is a false alarm,
-//!   and the list says which trap it fell into. An unmatched incident whose `first_seen`
-//!   lies in the warm-up is counted separately (`warmup_alarms`). After the warm-up, an
-//!   unmatched incident counts once for each sector it names whose day (UTC day of
-//!   `first_seen`) has no attack in that sector (attack extent plus the 10 min grace);
-//!   `false_alarms_per_sector_day` divides by the number of such attack-free sector-days.
-//!   Unmatched incidents on sector-days that do have an attack are listed and counted in
-//!   `unmatched_on_attack_days` but not in the rate (an extra incident beside a real attack
-//!   is a precision problem the per-day rate cannot attribute fairly).
-//! * Rates with nothing to count: detection rates are 1.0 when nothing was injected, the
-//!   false-alarm rate is 0.0 when there is no attack-free sector-day.
+//! The rules are in the `sim` module doc.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -135,7 +105,7 @@ fn names(value: &str, ip: IpAddr) -> bool {
     }
 }
 
-/// Whether `inc` matches attack `a` under the rules of the module doc.
+/// Whether `inc` matches attack `a` under the rules of the `sim` module doc.
 pub fn matches(a: &Attack, inc: &Incident) -> bool {
     if !kind_fits(a, inc.kind) || !inc.sectors.iter().any(|s| a.sectors.contains(s)) {
         return false;
@@ -180,7 +150,7 @@ fn p90(sorted: &[f64]) -> Option<f64> {
     (n > 0).then(|| sorted[((n as f64 * 0.9).ceil() as usize).clamp(1, n) - 1])
 }
 
-/// Grades `incidents` against `truth`; see the module doc for the rules.
+/// Grades `incidents` against `truth` under the rules of the `sim` module doc.
 pub fn score(truth: &GroundTruth, incidents: &[Incident]) -> Score {
     let mut detected_flags = vec![false; truth.attacks.len()];
     let mut delays: Vec<Option<f64>> = vec![None; truth.attacks.len()];
