@@ -418,6 +418,7 @@ pub fn attack_minute(
         }
         Gen::Tunnel {
             host,
+            ns,
             domain,
             per_sec,
             label_len,
@@ -446,6 +447,14 @@ pub fn attack_minute(
                     flags: 0,
                 };
                 em.session(s, f, len + 120);
+                // Every name is new, so the resolver forwards each query to the attacker.
+                let up = F {
+                    src: server(s, DNS),
+                    sport: ephemeral(rng),
+                    dst: *ns,
+                    ..f
+                };
+                em.session(s, up, len + 120);
             }
         }
         Gen::Worm { infected, extra } => {

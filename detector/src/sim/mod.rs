@@ -39,6 +39,19 @@
 //! sector keeps at least one of them attack-free (two from four post-warm-up days on), and
 //! false alarms are counted there; with a single one, every other sector stays quiet.
 //!
+//! | kind | subtle | moderate | strong |
+//! |---|---|---|---|
+//! | port_scan, horizontal (external) | tcp/23 over one /24, a probe per 30 s, 2 h | tcp/445 over four /24s, 1/s, 15 min | tcp/3389 over 14 /24s, 20/s, 3 min |
+//! | port_scan, vertical | external, a port per 30 s on a client, 2 h | from an internal client to another, 1/s, 15 min | external on the web server, 20/s, 3 min |
+//! | ddos, SYN flood from spoofed sources on web:443 | 5 flows/s, 20 min | 80/s, 10 min | 400/s, 8 min |
+//! | ddos, UDP reflection on the mail server | NTP, 10 flows/s from 60 reflectors, 15 min | CLDAP, 60/s from 500, 10 min | DNS, 300/s from 2,000, 6 min |
+//! | brute_force (ssh jump host; RDP gateway or FTP) | a login per minute, 3 h | one per 2 s, 20 min | 5/s, 5 min |
+//! | exfiltration to a never-seen host | ~360 MB in 3 MB chunks over 6 h | ~1.2 GB over 2 h | ~3 GB in 30 min |
+//! | beaconing to a never-seen C2 | every 600 s ± 25 %, 10 h | 120 s ± 10 %, 6 h | 30 s ± 2 %, 3 h |
+//! | dns_tunnel (client queries; resolver forwards to the attacker's name server) | a query per 20 s, one 30-char label, 3 h | 1/s, 50-char label, 45 min | 10/s, two 60-char labels, 15 min |
+//! | volume_anomaly (spam-bot outbreak, smtp out) | 6 hosts, +80 % flows, 1 h | 15 hosts, +200 %, 45 min | 30 hosts, +500 %, 30 min |
+//! | campaigns (3 sectors, one attacker) | scan: ~3 probes per sector-hour, 12 h; ssh: ~4 logins per sector-hour, 10 h | scan: tcp/3389 over two /24s per sector at 1/s, 10 min each, 20 min apart | ssh brute force at 3/s, 8 min per sector, 20 min apart |
+//!
 //! # Use
 //!
 //! ```

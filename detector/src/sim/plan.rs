@@ -57,6 +57,8 @@ pub enum Gen {
     },
     Tunnel {
         host: IpAddr,
+        /// The attacker's authoritative name server, which the resolver forwards to.
+        ns: IpAddr,
         domain: String,
         per_sec: f64,
         label_len: usize,
@@ -548,7 +550,7 @@ fn schedule_attacks(
                     }
                     (IncidentKind::Ddos, 0) => {
                         let victim = server(s, WEB);
-                        let rate = [15.0, 80.0, 400.0][ix];
+                        let rate = [5.0, 80.0, 400.0][ix];
                         (
                             Gen::SynFlood { victim, port: 443, per_sec: rate },
                             None,
@@ -613,6 +615,7 @@ fn schedule_attacks(
                     }
                     (IncidentKind::DnsTunnel, _) => {
                         let host = client_i(rng);
+                        let ns = next_hostile();
                         let domain = format!(
                             "{}{}.{}",
                             ["cdn-sync", "telemetry-up", "img-cache", "stat-collect"]
@@ -623,10 +626,10 @@ fn schedule_attacks(
                         let (rate, len, labels) =
                             [(1.0 / 20.0, 30, 1), (1.0, 50, 1), (10.0, 60, 2)][ix];
                         (
-                            Gen::Tunnel { host, domain: domain.clone(), per_sec: rate, label_len: len, labels },
+                            Gen::Tunnel { host, ns, domain: domain.clone(), per_sec: rate, label_len: len, labels },
                             None,
                             Some(host),
-                            format!("dns tunnel: {host} in {sector} queries {labels}x{len}-char subdomains of {domain} at {rate:.3}/s"),
+                            format!("dns tunnel: {host} in {sector} queries {labels}x{len}-char subdomains of {domain} (name server {ns}) at {rate:.3}/s"),
                         )
                     }
                     _ => {
