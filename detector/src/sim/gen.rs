@@ -97,7 +97,9 @@ pub fn benign_minute(
             let span = b.end - b.start;
             let p0 = ((a - b.start) as i128 * total as i128 / span as i128) as i64;
             let p1 = ((z - b.start) as i128 * total as i128 / span as i128) as i64;
-            for p in p0..p1.min(total) {
+            // Indices p0..=p1 cover every probe whose instant falls in [a, z); the filter
+            // keeps exactly those, so no probe is lost or doubled at minute boundaries.
+            for p in p0..(p1 + 1).min(total) {
                 let end = b.start + (p as i128 * span as i128 / total as i128) as i64;
                 if end < a || end >= z {
                     continue;
@@ -106,6 +108,9 @@ pub fn benign_minute(
                 let addr = p as usize / ports.len();
                 let third = subnets[addr / 254];
                 let fourth = (addr % 254) as u8 + 1;
+                if third == 1 && fourth == SCANNER {
+                    continue; // its own address never crosses the router
+                }
                 probe(
                     em,
                     s,
