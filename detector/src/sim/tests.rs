@@ -515,3 +515,56 @@ fn short_runs_still_get_attacks_and_quiet_sectors() {
     assert!(none.truth().attacks.is_empty());
     assert_eq!(score(none.truth(), &[]).attack_free_sector_days, 25);
 }
+
+/// Every attack in the truth leaves traffic in the stream, all of it inside its extent:
+/// external attackers are silent outside `[start, end)`.
+#[test]
+fn every_attack_is_in_the_stream_within_its_extent() {
+    let cfg = SimConfig {
+        hosts_per_sector: 10,
+        flows_per_host_per_hour: 5.0,
+        ..SimConfig::default()
+    };
+    let truth = Simulator::new(cfg.clone()).truth().clone();
+    for a in &truth.attacks {
+        let mut sim = Simulator::new(cfg.clone());
+        sim.seek(Timestamp(a.start.0 - 2 * MIN));
+        let external = a
+            .attacker
+            .filter(|ip| matches!(ip, IpAddr::V4(v) if !v.is_private()));
+        let (mut inside, mut outside) = (0u64, 0u64);
+        for e in sim.by_ref() {
+            if e.timestamp.0 > a.end.0 + 2 * MIN {
+                break;
+            }
+            let f = &e.fields;
+            let hit = match a.kind {
+                IncidentKind::VolumeAnomaly => {
+                    a.sectors.contains(&e.sector) && f.destination_port == Some(25) && {
+                        matches!(f.source_ip, Some(IpAddr::V4(v)) if v.is_private())
+                    }
+                }
+                IncidentKind::Ddos => f.destination_ip == a.victim && f.source_port != Some(443),
+                _ => {
+                    let addrs = [a.attacker, a.victim];
+                    addrs.contains(&f.source_ip) && addrs.contains(&f.destination_ip)
+                        || (a.kind == IncidentKind::DnsTunnel
+                            && f.source_ip == a.victim
+                            && f.dns_question_name.as_deref().is_some_and(|n| n.len() > 40))
+                        || (external.is_some()
+                            && (f.source_ip == external || f.destination_ip == external))
+                }
+            };
+            let within = e.timestamp >= a.start && e.timestamp < a.end;
+            if hit && within {
+                inside += 1;
+            }
+            let silent_outside = f.source_ip == external || f.destination_ip == external;
+            if external.is_some() && silent_outside && !within {
+                outside += 1;
+            }
+        }
+        assert!(inside > 0, "{}: no traffic", a.id);
+        assert_eq!(outside, 0, "{}: traffic outside its extent", a.id);
+    }
+}
