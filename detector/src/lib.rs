@@ -26,6 +26,7 @@ pub mod national;
 pub mod obs;
 pub mod sector;
 pub mod signal;
+pub mod sim;
 pub mod sketch;
 pub mod stats;
 pub mod table;
