@@ -8,7 +8,7 @@
 //! | [`Hll`] | distinct count | relative std error 1.04/√m, m = 2^p (p=10: 3.25 %, p=12: 1.63 %, p=14: 0.81 %) | m bytes (p=10: 1 KiB) |
 //! | [`Distinct`] | distinct count, exact when small | exact up to [`Distinct::EXACT_MAX`] values, then as [`Hll`] at p=[`Distinct::HLL_P`] (3.25 %) | ≤ 128 B of hashes, then 1 KiB |
 //! | [`CountMin`] | frequency of a key | never under; over by ≤ ε·N with probability ≥ 1−δ, ε = e/width, δ = e^−depth | 8·width·depth bytes |
-//! | [`SpaceSaving`] | top-k heavy hitters | every key with true count > N/k is kept; count − error ≤ true ≤ count | k entries (key + 24 B) plus a key index |
+//! | [`SpaceSaving`] | top-k heavy hitters | every key with true count > N/k is kept; count − error ≤ true ≤ count | k × (2 keys + 28 B) plus the index table (k = 1024, u64 keys: ≈ 60 KiB) |
 //! | [`HashedEntropy`] | Shannon entropy of a distribution | biased low by bucket collisions (see its doc); exact when no collisions | 4·2^b bytes (b=10: 4 KiB) |
 //!
 //! ```
