@@ -8,8 +8,28 @@
 //! | [`Hll`] | distinct count | relative std error 1.04/√m, m = 2^p (p=10: 3.25 %, p=12: 1.63 %, p=14: 0.81 %) | m bytes (p=10: 1 KiB) |
 //! | [`Distinct`] | distinct count, exact when small | exact up to [`Distinct::EXACT_MAX`] values, then as [`Hll`] at p=[`Distinct::HLL_P`] (3.25 %) | ≤ 128 B of hashes, then 1 KiB |
 //! | [`CountMin`] | frequency of a key | never under; over by ≤ ε·N with probability ≥ 1−δ, ε = e/width, δ = e^−depth | 8·width·depth bytes |
-//! | [`SpaceSaving`] | top-k heavy hitters | every key with true count > N/k is kept; count − error ≤ true ≤ count | k entries (key + 24 B) plus a key index |
+//! | [`SpaceSaving`] | top-k heavy hitters | every key with true count > N/k is kept; count − error ≤ true ≤ count | k × (2 keys + 28 B) plus the index table (k = 1024, u64 keys: ≈ 60 KiB) |
 //! | [`HashedEntropy`] | Shannon entropy of a distribution | biased low by bucket collisions (see its doc); exact when no collisions | 4·2^b bytes (b=10: 4 KiB) |
+//!
+//! ```
+//! use ncsoc_detector::sketch::{hash_ip, hash_pair, CountMin, Distinct, SpaceSaving};
+//! use std::net::IpAddr;
+//!
+//! let src: IpAddr = "198.51.100.7".parse().unwrap();
+//! let mut peers = Distinct::new(); // distinct destination ports of one source
+//! for port in [22u16, 23, 80, 443, 3389] {
+//!     peers.insert_hash(hash_pair(hash_ip(&src), u64::from(port)));
+//! }
+//! assert_eq!(peers.len_exact(), Some(5));
+//!
+//! let mut bytes = CountMin::with_error(0.001, 0.01);
+//! bytes.add(hash_ip(&src), 1500);
+//! assert!(bytes.estimate(hash_ip(&src)) >= 1500);
+//!
+//! let mut talkers = SpaceSaving::new(100);
+//! talkers.add(src, 1500);
+//! assert_eq!(talkers.top(1)[0], (src, 1500, 0));
+//! ```
 //!
 //! N is the total weight added. "Hash" everywhere means a 64-bit value from [`hash64`],
 //! [`hash_ip`], [`hash_pair`] or [`mix64`]; the sketches assume its bits look uniform.
@@ -68,8 +88,14 @@ pub fn mix64(x: u64) -> u64 {
 /// blocks, the length mixed in, finished by [`mix64`]). Not cryptographic.
 #[inline]
 pub fn hash64(bytes: &[u8]) -> u64 {
+    hash64_seeded(bytes, 0)
+}
+
+/// [`hash64`] with a seed mixed in (seed 0 is [`hash64`]); for in-memory tables only.
+#[inline]
+fn hash64_seeded(bytes: &[u8], seed: u64) -> u64 {
     let len = bytes.len() as u64;
-    let mut seed = K0 ^ fold_mul(len ^ K1, K2);
+    let mut seed = K0 ^ fold_mul(len ^ K1, K2) ^ seed;
     let mut blocks = bytes.chunks_exact(16);
     for block in &mut blocks {
         let a = read_u64(&block[..8]);
@@ -316,8 +342,34 @@ impl Hll {
 /// (relative std error 3.25 %, 1 KiB). "Exact" is exact in 64-bit hashes: two values
 /// collide with probability ~n²/2^65.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "DistinctInner", into = "DistinctInner")]
 pub struct Distinct {
     inner: DistinctInner,
+}
+
+impl From<Distinct> for DistinctInner {
+    fn from(d: Distinct) -> Self {
+        d.inner
+    }
+}
+
+impl From<DistinctInner> for Distinct {
+    /// Re-inserts a loaded exact list, so duplicates or an over-long list from a damaged
+    /// checkpoint cannot make the exact count wrong.
+    fn from(inner: DistinctInner) -> Self {
+        match inner {
+            DistinctInner::Hll(h) => Distinct {
+                inner: DistinctInner::Hll(h),
+            },
+            DistinctInner::Exact(v) => {
+                let mut d = Distinct::new();
+                for h in v {
+                    d.insert_hash(h);
+                }
+                d
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -544,19 +596,12 @@ impl CountMin {
         self.depth
     }
 
-    #[inline(always)]
-    fn index(&self, row: usize, h: u64) -> usize {
-        // Kirsch–Mitzenmacher: g_i = h + i·h2, then mapped to the row by multiply-shift.
-        let h2 = mix64(h) | 1;
-        let g = h.wrapping_add((row as u64).wrapping_mul(h2));
-        let col = ((u128::from(g) * self.width as u128) >> 64) as usize;
-        row * self.width + col
-    }
-
     /// Adds `n` to the key with hash `h` (plain update: every row).
     #[inline]
     pub fn add(&mut self, h: u64, n: u64) {
         self.total = self.total.saturating_add(n);
+        // Kirsch–Mitzenmacher: row i uses g_i = h + i·h2, mapped onto the row by
+        // multiply-shift (the high bits of g_i · width).
         let h2 = mix64(h) | 1;
         let mut g = h;
         for row in 0..self.depth {
@@ -573,11 +618,14 @@ impl CountMin {
     pub fn add_conservative(&mut self, h: u64, n: u64) {
         self.total = self.total.saturating_add(n);
         let target = self.estimate(h).saturating_add(n);
+        let h2 = mix64(h) | 1;
+        let mut g = h;
         for row in 0..self.depth {
-            let i = self.index(row, h);
-            if let Some(c) = self.counters.get_mut(i) {
+            let col = ((u128::from(g) * self.width as u128) >> 64) as usize;
+            if let Some(c) = self.counters.get_mut(row * self.width + col) {
                 *c = (*c).max(target);
             }
+            g = g.wrapping_add(h2);
         }
     }
 
@@ -636,13 +684,17 @@ impl CountMin {
 /// * Guarantee, with N = [`SpaceSaving::total`] the weight added: every key whose true
 ///   weight exceeds N/k is present, and for every key present
 ///   `count − error ≤ true ≤ count`. The smallest count kept is ≤ N/k.
-/// * Memory: k entries (the key twice — entry and index — plus 24 B) and two u32 per slot.
-/// * Update: O(1) for a key already kept at a leaf of the heap, O(log k) otherwise. The
-///   entries sit in fixed slots; a min-heap of slot numbers ordered by count with a
-///   slot → heap-position table replaces the minimum in O(log k) without hashing during
-///   sifts. No O(k) scan.
+/// * Memory: k entries (the key twice — entry and index — plus 8 B error, 16 B heap item,
+///   4 B position); k = 1024 with u64 keys is about 60 KiB.
+/// * Update: one index lookup, then O(1) for a key already kept near the bottom of the
+///   heap and O(log k) otherwise. Entries sit in fixed slots; a 4-ary min-heap of (count, slot)
+///   with a slot → heap-position table replaces the minimum in O(log k) without hashing
+///   during sifts. No O(k) scan.
+/// * The key index is a `HashMap` with a fast multiply-fold hasher seeded at random per
+///   instance (so crafted keys cannot be aimed at it); the seed changes no result.
 /// * Deterministic: ties in [`SpaceSaving::top`] are broken by the smaller error, then by
-///   heap position, which depends only on the input order.
+///   heap position, which depends only on the input order; a checkpoint restores the heap
+///   as it was, so a restored summary continues exactly as the saved one would.
 /// * `k` is clamped to at least 1. Weights of 0 are ignored; counts saturate at u64::MAX.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(
@@ -656,25 +708,92 @@ impl CountMin {
 pub struct SpaceSaving<K: Clone + Eq + Hash> {
     k: usize,
     total: u64,
-    /// Entries in fixed slots.
-    slots: Vec<SsEntry<K>>,
-    /// Min-heap of slot numbers by count.
-    heap: Vec<u32>,
+    /// Keys and errors in fixed slots.
+    slots: Vec<SsSlot<K>>,
+    /// Min-heap by count.
+    heap: Vec<HeapItem>,
     /// Slot number → position in `heap`.
     pos: Vec<u32>,
     /// Key → slot number.
-    index: HashMap<K, u32>,
+    index: HashMap<K, u32, SeededState>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct SsEntry<K> {
+#[derive(Clone, Debug)]
+struct SsSlot<K> {
     key: K,
-    count: u64,
     error: u64,
 }
 
-/// Serialised form of [`SpaceSaving`]: its capacity, total and entries; the indices are
-/// rebuilt on load.
+/// Children per heap node: four 16-byte items share a cache line, and the tree is half as
+/// deep as a binary heap (5 levels at k = 1024), which matters because a replaced minimum
+/// usually sinks through a plateau of equal counts to the bottom.
+const ARITY: usize = 4;
+
+#[derive(Clone, Copy, Debug)]
+struct HeapItem {
+    count: u64,
+    slot: u32,
+}
+
+/// Random per-instance seed for [`FoldHasher`].
+#[derive(Clone, Debug)]
+struct SeededState(u64);
+
+impl Default for SeededState {
+    fn default() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        SeededState(
+            std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish(),
+        )
+    }
+}
+
+impl std::hash::BuildHasher for SeededState {
+    type Hasher = FoldHasher;
+    fn build_hasher(&self) -> FoldHasher {
+        FoldHasher(self.0)
+    }
+}
+
+/// Multiply-fold hasher for the in-memory key index: a few ns per key instead of SipHash's
+/// ~20, keyed by a random seed.
+struct FoldHasher(u64);
+
+impl std::hash::Hasher for FoldHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = hash64_seeded(bytes, self.0);
+    }
+    #[inline]
+    fn write_u8(&mut self, x: u8) {
+        self.write_u64(u64::from(x));
+    }
+    #[inline]
+    fn write_u16(&mut self, x: u16) {
+        self.write_u64(u64::from(x));
+    }
+    #[inline]
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(u64::from(x));
+    }
+    #[inline]
+    fn write_u64(&mut self, x: u64) {
+        self.0 = fold_mul(self.0 ^ x, K1);
+    }
+    #[inline]
+    fn write_usize(&mut self, x: usize) {
+        self.write_u64(x as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        fold_mul(self.0, K2)
+    }
+}
+
+/// Serialised form of [`SpaceSaving`]: its capacity, total and (key, count, error) entries
+/// in heap order; the indices are rebuilt on load.
 #[derive(Serialize, Deserialize)]
 struct SpaceSavingRepr<K> {
     k: usize,
@@ -687,8 +806,11 @@ impl<K: Clone + Eq + Hash> From<SpaceSaving<K>> for SpaceSavingRepr<K> {
         let entries = s
             .heap
             .iter()
-            .filter_map(|&slot| s.slots.get(slot as usize))
-            .map(|e| (e.key.clone(), e.count, e.error))
+            .filter_map(|it| {
+                s.slots
+                    .get(it.slot as usize)
+                    .map(|e| (e.key.clone(), it.count, e.error))
+            })
             .collect();
         SpaceSavingRepr {
             k: s.k,
@@ -708,29 +830,28 @@ impl<K: Clone + Eq + Hash> From<SpaceSavingRepr<K>> for SpaceSaving<K> {
         let mut seen = std::collections::HashSet::with_capacity(entries.len().min(s.k));
         let intact = entries.len() <= s.k
             && entries.iter().all(|e| e.2 <= e.1 && seen.insert(&e.0))
-            && (1..entries.len()).all(|i| entries[(i - 1) / 2].1 <= entries[i].1);
+            && (1..entries.len()).all(|i| entries[(i - 1) / ARITY].1 <= entries[i].1);
         drop(seen);
         if intact {
             for (i, (key, count, error)) in entries.into_iter().enumerate() {
                 s.index.insert(key.clone(), i as u32);
-                s.slots.push(SsEntry { key, count, error });
-                s.heap.push(i as u32);
+                s.slots.push(SsSlot { key, error });
+                s.heap.push(HeapItem {
+                    count,
+                    slot: i as u32,
+                });
                 s.pos.push(i as u32);
             }
             return s;
         }
-        // Keep the heaviest if a damaged checkpoint holds more than k (stable: ties keep
-        // their order); duplicate keys keep their first entry.
+        // Damaged: keep the heaviest if it holds more than k (stable: ties keep their
+        // order); duplicate keys keep their first entry.
         entries.sort_by_key(|e| std::cmp::Reverse(e.1));
         for (key, count, error) in entries {
             if s.slots.len() >= s.k || s.index.contains_key(&key) {
                 continue;
             }
-            s.push_new(SsEntry {
-                key,
-                count,
-                error: error.min(count),
-            });
+            s.push_new(key, count, error.min(count));
         }
         s
     }
@@ -747,7 +868,7 @@ impl<K: Clone + Eq + Hash> SpaceSaving<K> {
             slots: Vec::with_capacity(pre),
             heap: Vec::with_capacity(pre),
             pos: Vec::with_capacity(pre),
-            index: HashMap::with_capacity(pre),
+            index: HashMap::with_capacity_and_hasher(pre, SeededState::default()),
         }
     }
 
@@ -780,62 +901,66 @@ impl<K: Clone + Eq + Hash> SpaceSaving<K> {
         self.total = 0;
     }
 
-    fn count_at(&self, heap_pos: usize) -> u64 {
-        self.heap
-            .get(heap_pos)
-            .and_then(|&s| self.slots.get(s as usize))
-            .map_or(u64::MAX, |e| e.count)
-    }
-
-    fn swap(&mut self, a: usize, b: usize) {
-        self.heap.swap(a, b);
-        if let (Some(&sa), Some(&sb)) = (self.heap.get(a), self.heap.get(b)) {
-            if let Some(p) = self.pos.get_mut(sa as usize) {
-                *p = a as u32;
-            }
-            if let Some(p) = self.pos.get_mut(sb as usize) {
-                *p = b as u32;
+    #[inline]
+    fn set_pos(&mut self, i: usize) {
+        if let Some(it) = self.heap.get(i) {
+            if let Some(p) = self.pos.get_mut(it.slot as usize) {
+                *p = i as u32;
             }
         }
     }
 
     fn sift_up(&mut self, mut i: usize) {
+        let Some(&item) = self.heap.get(i) else {
+            return;
+        };
         while i > 0 {
-            let parent = (i - 1) / 2;
-            if self.count_at(parent) <= self.count_at(i) {
+            let parent = (i - 1) / ARITY;
+            let p = self.heap[parent];
+            if p.count <= item.count {
                 break;
             }
-            self.swap(parent, i);
+            self.heap[i] = p;
+            self.set_pos(i);
             i = parent;
         }
+        self.heap[i] = item;
+        self.set_pos(i);
     }
 
     fn sift_down(&mut self, mut i: usize) {
         let n = self.heap.len();
+        let Some(&item) = self.heap.get(i) else {
+            return;
+        };
         loop {
-            let l = 2 * i + 1;
-            if l >= n {
+            let first = ARITY * i + 1;
+            if first >= n {
                 break;
             }
-            let r = l + 1;
-            let mut c = l;
-            if r < n && self.count_at(r) < self.count_at(l) {
-                c = r;
+            let mut c = first;
+            for j in first + 1..(first + ARITY).min(n) {
+                if self.heap[j].count < self.heap[c].count {
+                    c = j;
+                }
             }
-            if self.count_at(i) <= self.count_at(c) {
+            if item.count <= self.heap[c].count {
                 break;
             }
-            self.swap(i, c);
+            self.heap[i] = self.heap[c];
+            self.set_pos(i);
             i = c;
         }
+        self.heap[i] = item;
+        self.set_pos(i);
     }
 
-    fn push_new(&mut self, e: SsEntry<K>) {
+    fn push_new(&mut self, key: K, count: u64, error: u64) {
         let slot = self.slots.len() as u32;
-        self.index.insert(e.key.clone(), slot);
-        self.slots.push(e);
+        self.index.insert(key.clone(), slot);
+        self.slots.push(SsSlot { key, error });
         self.pos.push(self.heap.len() as u32);
-        self.heap.push(slot);
+        self.heap.push(HeapItem { count, slot });
         self.sift_up(self.heap.len() - 1);
     }
 
@@ -846,39 +971,35 @@ impl<K: Clone + Eq + Hash> SpaceSaving<K> {
         }
         self.total = self.total.saturating_add(weight);
         if let Some(&slot) = self.index.get(&key) {
-            if let Some(e) = self.slots.get_mut(slot as usize) {
-                e.count = e.count.saturating_add(weight);
-            }
             if let Some(&p) = self.pos.get(slot as usize) {
+                if let Some(it) = self.heap.get_mut(p as usize) {
+                    it.count = it.count.saturating_add(weight);
+                }
                 self.sift_down(p as usize);
             }
             return;
         }
         if self.slots.len() < self.k {
-            self.push_new(SsEntry {
-                key,
-                count: weight,
-                error: 0,
-            });
+            self.push_new(key, weight, 0);
             return;
         }
         // Replace the minimum: the newcomer inherits its count as possible over-count.
-        let Some(&slot) = self.heap.first() else {
+        let Some(root) = self.heap.first_mut() else {
             return;
         };
+        let min = root.count;
+        root.count = min.saturating_add(weight);
+        let slot = root.slot;
         let Some(e) = self.slots.get_mut(slot as usize) else {
             return;
         };
-        let min = e.count;
         let old = std::mem::replace(
             e,
-            SsEntry {
+            SsSlot {
                 key: key.clone(),
-                count: min,
                 error: min,
             },
         );
-        e.count = min.saturating_add(weight);
         self.index.remove(&old.key);
         self.index.insert(key, slot);
         self.sift_down(0);
@@ -887,27 +1008,28 @@ impl<K: Clone + Eq + Hash> SpaceSaving<K> {
     /// (count, error) for `key` if kept: its true weight is in `count − error ..= count`.
     pub fn get(&self, key: &K) -> Option<(u64, u64)> {
         let &slot = self.index.get(key)?;
-        self.slots.get(slot as usize).map(|e| (e.count, e.error))
+        let e = self.slots.get(slot as usize)?;
+        let it = self.heap.get(*self.pos.get(slot as usize)? as usize)?;
+        Some((it.count, e.error))
     }
 
     /// Up to `n` kept keys as (key, count, max over-estimate), by count descending.
     pub fn top(&self, n: usize) -> Vec<(K, u64, u64)> {
-        let mut order: Vec<(usize, &SsEntry<K>)> = self
+        let mut order: Vec<(usize, u64, &SsSlot<K>)> = self
             .heap
             .iter()
             .enumerate()
-            .filter_map(|(p, &s)| self.slots.get(s as usize).map(|e| (p, e)))
+            .filter_map(|(p, it)| self.slots.get(it.slot as usize).map(|e| (p, it.count, e)))
             .collect();
         order.sort_unstable_by(|a, b| {
-            b.1.count
-                .cmp(&a.1.count)
-                .then(a.1.error.cmp(&b.1.error))
+            b.1.cmp(&a.1)
+                .then(a.2.error.cmp(&b.2.error))
                 .then(a.0.cmp(&b.0))
         });
         order
             .into_iter()
             .take(n)
-            .map(|(_, e)| (e.key.clone(), e.count, e.error))
+            .map(|(_, count, e)| (e.key.clone(), count, e.error))
             .collect()
     }
 }
@@ -1402,6 +1524,13 @@ mod tests {
         assert!(rel < 3.0 * 0.0325, "{rel}");
         let json = serde_json::to_string(&d).unwrap();
         assert_eq!(serde_json::from_str::<Distinct>(&json).unwrap(), d);
+        let small: Distinct = serde_json::from_str(r#"{"Exact":[1,2,2,3]}"#).unwrap();
+        assert_eq!(small.len_exact(), Some(3));
+        let json = serde_json::to_string(&small).unwrap();
+        assert_eq!(json, r#"{"Exact":[1,2,3]}"#);
+        let long: Vec<u64> = (0..40).map(mix64).collect();
+        let long: Distinct = serde_json::from_str(&format!(r#"{{"Exact":{long:?}}}"#)).unwrap();
+        assert_eq!(long.len_exact(), None);
         d.clear();
         assert_eq!(d.len_exact(), Some(0));
     }

@@ -233,6 +233,7 @@ const DAY: i64 = 86_400;
 /// * `slot_secs` is clamped into 60..=86400; a slot length that does not divide the day
 ///   leaves a shorter last slot. Memory: two Ewmas (32 B each) per slot.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "SeasonalRepr")]
 pub struct SeasonalBaseline {
     slot_secs: u32,
     slots_per_day: u32,
@@ -241,6 +242,45 @@ pub struct SeasonalBaseline {
     /// Weekday slots followed by weekend slots.
     slots: Vec<Ewma>,
     level: Ewma,
+}
+
+/// Checkpoint form of [`SeasonalBaseline`], checked before use so a damaged checkpoint
+/// cannot divide by zero or index past the slots.
+#[derive(Deserialize)]
+struct SeasonalRepr {
+    slot_secs: u32,
+    slots_per_day: u32,
+    min_observations: u64,
+    utc_offset_secs: i32,
+    slots: Vec<Ewma>,
+    level: Ewma,
+}
+
+impl TryFrom<SeasonalRepr> for SeasonalBaseline {
+    type Error = String;
+    fn try_from(r: SeasonalRepr) -> Result<Self, String> {
+        let fresh = SeasonalBaseline::new(r.slot_secs, 0.1);
+        if fresh.slot_secs != r.slot_secs
+            || fresh.slots_per_day != r.slots_per_day
+            || r.slots.len() != 2 * r.slots_per_day as usize
+            || r.utc_offset_secs.unsigned_abs() > 14 * 3600
+        {
+            return Err(format!(
+                "seasonal baseline of {} s slots with {} per day and {} profiles",
+                r.slot_secs,
+                r.slots_per_day,
+                r.slots.len()
+            ));
+        }
+        Ok(SeasonalBaseline {
+            slot_secs: r.slot_secs,
+            slots_per_day: r.slots_per_day,
+            min_observations: r.min_observations.max(1),
+            utc_offset_secs: r.utc_offset_secs,
+            slots: r.slots,
+            level: r.level,
+        })
+    }
 }
 
 impl SeasonalBaseline {
@@ -296,13 +336,10 @@ impl SeasonalBaseline {
     fn slot_index(&self, ts_secs: i64) -> usize {
         let t = ts_secs.saturating_add(i64::from(self.utc_offset_secs));
         let sec = t.rem_euclid(DAY);
-        let slot = (sec / i64::from(self.slot_secs)) as usize;
-        let base = if self.is_weekend(ts_secs) {
-            self.slots_per_day as usize
-        } else {
-            0
-        };
-        base + slot.min(self.slots_per_day as usize - 1)
+        let slot = (sec / i64::from(self.slot_secs.max(1))) as usize;
+        let per_day = self.slots_per_day as usize;
+        let base = if self.is_weekend(ts_secs) { per_day } else { 0 };
+        base + slot.min(per_day.saturating_sub(1))
     }
 
     /// Learns `value` observed at `ts_secs` (ignored if not finite).
@@ -781,6 +818,11 @@ mod tests {
             assert!((x.mean - y.mean).abs() < 1e-9 && (x.deviation - y.deviation).abs() < 1e-9);
             assert_eq!(x.observations, y.observations);
         }
+        let broken = json.replacen("\"slot_secs\":3600", "\"slot_secs\":0", 1);
+        assert!(serde_json::from_str::<SeasonalBaseline>(&broken).is_err());
+        let short = r#"{"slot_secs":3600,"slots_per_day":24,"min_observations":2,
+            "utc_offset_secs":0,"slots":[],"level":{"alpha":0.4,"mean":0,"mad":0,"n":0}}"#;
+        assert!(serde_json::from_str::<SeasonalBaseline>(short).is_err());
     }
 
     #[test]
