@@ -123,6 +123,9 @@ enum Command {
         /// Configuration file for the detector settings (`[detector]`).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Print this sector's state after every closed bin on stderr (for tuning).
+        #[arg(long)]
+        trace: Option<String>,
     },
     /// Check a configuration file and print the effective settings (secrets hidden).
     CheckConfig {
@@ -190,6 +193,7 @@ fn main() -> anyhow::Result<()> {
             incidents,
             json,
             config,
+            trace,
         } => {
             let cfg = Config::load(config.as_deref(), std::env::vars())?;
             simulate::run(simulate::Options {
@@ -201,6 +205,7 @@ fn main() -> anyhow::Result<()> {
                 incidents,
                 json,
                 detector: cfg.detector,
+                trace,
             })
         }
         Command::CheckConfig { config } => {

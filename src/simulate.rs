@@ -23,20 +23,29 @@ pub struct Options {
     pub incidents: Option<PathBuf>,
     pub json: Option<PathBuf>,
     pub detector: DetectorConfig,
+    /// Print this sector's state after every closed bin (stderr), for tuning.
+    pub trace: Option<String>,
 }
 
 pub fn run(o: Options) -> anyhow::Result<()> {
-    let mut cfg = SimConfig { seed: o.seed, days: o.days, ..SimConfig::default() };
+    let mut cfg = SimConfig {
+        seed: o.seed,
+        days: o.days,
+        ..SimConfig::default()
+    };
     if let Some(h) = o.hosts {
         cfg.hosts_per_sector = h;
     }
     let mut sim = Simulator::new(cfg);
     let truth = sim.truth().clone();
     if let Some(p) = &o.truth {
-        std::fs::write(p, serde_json::to_vec_pretty(&truth)?).with_context(|| format!("writing {}", p.display()))?;
+        std::fs::write(p, serde_json::to_vec_pretty(&truth)?)
+            .with_context(|| format!("writing {}", p.display()))?;
     }
     let mut events_out = match &o.events {
-        Some(p) => Some(BufWriter::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)),
+        Some(p) => Some(BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
         None => None,
     };
     let mut detector = Detector::new(o.detector).map_err(anyhow::Error::msg)?;
@@ -45,6 +54,7 @@ pub fn run(o: Options) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut in_detector = Duration::ZERO;
     let mut n = 0u64;
+    let mut last_trace = i64::MIN;
     while let Some(e) = sim.next_event() {
         n += 1;
         if let Some(w) = events_out.as_mut() {
@@ -55,6 +65,18 @@ pub fn run(o: Options) -> anyhow::Result<()> {
         detector.observe(&e);
         let changed = detector.take_changed();
         in_detector += t.elapsed();
+        if let Some(sector) = &o.trace {
+            if let Some(s) = detector
+                .sector_states()
+                .into_iter()
+                .find(|s| &s.sector == sector)
+            {
+                if s.bin_start_ms != last_trace {
+                    last_trace = s.bin_start_ms;
+                    eprintln!("trace {}", serde_json::to_string(&s)?);
+                }
+            }
+        }
         for inc in changed {
             match index.get(&inc.id) {
                 Some(&i) => latest[i] = inc,
@@ -80,7 +102,9 @@ pub fn run(o: Options) -> anyhow::Result<()> {
     }
     latest.sort_by(|a, b| (a.first_seen, &a.id).cmp(&(b.first_seen, &b.id)));
     if let Some(p) = &o.incidents {
-        let mut w = BufWriter::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?);
+        let mut w = BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        );
         for inc in &latest {
             writeln!(w, "{}", serde_json::to_string(inc)?)?;
         }
@@ -88,7 +112,8 @@ pub fn run(o: Options) -> anyhow::Result<()> {
     }
     let s = score(&truth, &latest);
     if let Some(p) = &o.json {
-        std::fs::write(p, serde_json::to_vec_pretty(&s)?).with_context(|| format!("writing {}", p.display()))?;
+        std::fs::write(p, serde_json::to_vec_pretty(&s)?)
+            .with_context(|| format!("writing {}", p.display()))?;
     }
     let secs = started.elapsed().as_secs_f64();
     let det = in_detector.as_secs_f64();

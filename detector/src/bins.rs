@@ -64,6 +64,8 @@ pub struct DstStat {
     pub packets: u64,
     pub bytes: u64,
     pub syn_only: u64,
+    /// UDP records from the source ports of amplification services.
+    pub reflected: u64,
     pub srcs: Distinct,
     pub top_port: u16,
     pub samples: Samples,
@@ -71,7 +73,7 @@ pub struct DstStat {
 
 impl Weighted for DstStat {
     fn weight(&self) -> u64 {
-        self.packets + self.syn_only * 4
+        self.packets + (self.syn_only + self.reflected) * 4
     }
 }
 
@@ -102,6 +104,8 @@ pub struct DnsStat {
     pub name_obs: u64,
     pub names: Distinct,
     pub label_len_sum: u64,
+    /// Names carrying a hex digest label (32, 40 or 64 hex digits: MD5, SHA-1, SHA-256).
+    pub digest_names: u64,
     pub entropy_sum: f64,
     pub samples: Samples,
 }
@@ -154,6 +158,8 @@ pub struct Bin {
     pub dests: BoundedMap<Addr, DstStat>,
     pub pairs: BoundedMap<u64, PairStat>,
     pub dns: BoundedMap<u64, DnsStat>,
+    /// Hosts asking under each domain.
+    pub dns_domains: BoundedMap<u64, crate::sector::Popularity>,
     pub uploads: BoundedMap<u64, UploadStat>,
 }
 
@@ -179,6 +185,7 @@ impl Bin {
             dests: BoundedMap::new(caps.dests),
             pairs: BoundedMap::new(caps.pairs),
             dns: BoundedMap::new(caps.pairs),
+            dns_domains: BoundedMap::new(caps.pairs),
             uploads: BoundedMap::new(caps.pairs),
         }
     }
@@ -195,6 +202,7 @@ impl Bin {
         self.dests.clear();
         self.pairs.clear();
         self.dns.clear();
+        self.dns_domains.clear();
         self.uploads.clear();
     }
 
@@ -217,20 +225,21 @@ impl Bin {
                 self.port_entropy
                     .add(mix64(u64::from(o.dport) | (u64::from(o.proto) << 16)), 1);
             }
-            let failed = o.is_failed_tcp();
-            let s = self.sources.entry(o.src, SrcStat::default);
-            s.flows += 1;
-            if o.proto == crate::obs::TCP {
+            // Scans are TCP attempts: UDP and ICMP records cannot tell a probe from a
+            // one-packet exchange (a resolver's queries) without the reply.
+            if o.is_tcp_attempt() {
+                let failed = o.is_failed_tcp();
+                let s = self.sources.entry(o.src, SrcStat::default);
+                s.flows += 1;
                 s.tcp += 1;
                 s.failed += u64::from(failed);
-            }
-            s.tiny += u64::from(o.packets <= 2);
-            s.dsts.insert_hash(h_dst);
-            s.ports
-                .insert_hash(mix64(u64::from(o.dport) | (u64::from(o.proto) << 16)));
-            s.last_dst = o.dst;
-            if failed || s.samples.0.is_empty() {
-                s.samples.offer(o.id);
+                s.tiny += u64::from(o.packets <= 2);
+                s.dsts.insert_hash(h_dst);
+                s.ports.insert_hash(mix64(u64::from(o.dport)));
+                s.last_dst = o.dst;
+                if failed || s.samples.0.is_empty() {
+                    s.samples.offer(o.id);
+                }
             }
 
             if o.dst != 0 {
@@ -239,6 +248,7 @@ impl Bin {
                 d.packets += o.packets;
                 d.bytes += o.bytes;
                 d.syn_only += u64::from(o.is_syn_only());
+                d.reflected += u64::from(o.is_reflection());
                 d.srcs.insert_hash(h_src);
                 d.top_port = o.dport;
                 d.samples.offer(o.id);
@@ -316,20 +326,34 @@ impl Bin {
             return;
         }
         let (sub, domain) = split_domain(name);
-        let key = hash_pair(h_src, hash64(domain.as_bytes()));
+        let domain = domain.to_ascii_lowercase();
+        let h_domain = hash64(domain.as_bytes());
+        self.dns_domains
+            .entry(h_domain, Default::default)
+            .sources
+            .insert_hash(h_src);
+        let key = hash_pair(h_src, h_domain);
         let d = self.dns.entry(key, DnsStat::default);
         if d.queries == 0 {
             d.src = o.src;
-            d.domain = domain.to_ascii_lowercase().into_boxed_str();
+            d.domain = domain.into_boxed_str();
         }
         let w = u64::from(o.dns_weight.max(1));
         d.queries += w;
         d.name_obs += 1;
+        d.digest_names += u64::from(has_digest_label(sub));
         d.names.insert_hash(hash64(name.as_bytes()));
         d.label_len_sum += sub.len() as u64 * w;
         d.entropy_sum += string_entropy_bits(sub.replace('.', "").as_bytes()) * w as f64;
         d.samples.offer(o.id);
     }
+}
+
+/// Whether a label is a hex digest, as reputation services (anti-virus cloud lookups,
+/// malware hash registries) put in names: high entropy, but not a tunnel.
+pub fn has_digest_label(sub: &str) -> bool {
+    sub.split('.')
+        .any(|l| matches!(l.len(), 32 | 40 | 64) && l.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Splits a DNS name into the part left of its registered domain and the domain: the

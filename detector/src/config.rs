@@ -96,6 +96,8 @@ pub struct ScanConfig {
     pub ports_per_bin: u32,
     pub ports_per_slow_bin: u32,
     pub vertical_max_hosts: u32,
+    /// Internal hosts of one sector sweeping in the same bin that make an outbreak.
+    pub outbreak_hosts: u32,
     /// Share of the source's TCP attempts that failed (unanswered SYN, reset)...
     pub min_failed_ratio: f64,
     /// ... and how many at least.
@@ -110,6 +112,7 @@ impl Default for ScanConfig {
             ports_per_bin: 20,
             ports_per_slow_bin: 25,
             vertical_max_hosts: 3,
+            outbreak_hosts: 3,
             min_failed_ratio: 0.3,
             min_failed: 8,
         }
@@ -121,6 +124,8 @@ impl Default for ScanConfig {
 pub struct FloodConfig {
     /// Unanswered SYNs to one destination in a fast bin.
     pub syn_per_bin: u64,
+    /// UDP records from amplifier source ports to one destination in a fast bin.
+    pub reflected_per_bin: u64,
     /// Packets to one destination in a fast bin (volumetric), and at least this many times
     /// the sector's usual busiest destination.
     pub packets_per_bin: u64,
@@ -132,7 +137,8 @@ pub struct FloodConfig {
 impl Default for FloodConfig {
     fn default() -> Self {
         Self {
-            syn_per_bin: 1_000,
+            syn_per_bin: 200,
+            reflected_per_bin: 200,
             packets_per_bin: 100_000,
             over_usual_top: 5.0,
             min_sources: 20,
@@ -147,8 +153,11 @@ pub struct BruteConfig {
     pub ports: Vec<u16>,
     /// Short sessions or failed logins from one source to one service in a fast bin...
     pub attempts_per_bin: u64,
-    /// ... or in a slow bin.
+    /// ... or in a slow bin, from an internal source...
     pub attempts_per_slow_bin: u64,
+    /// ... or from an external one (password guessing from the Internet is slow on
+    /// purpose; internal automation such as monitoring checks is not held to this).
+    pub attempts_per_slow_bin_external: u64,
 }
 
 impl Default for BruteConfig {
@@ -160,6 +169,7 @@ impl Default for BruteConfig {
             ],
             attempts_per_bin: 10,
             attempts_per_slow_bin: 30,
+            attempts_per_slow_bin_external: 8,
         }
     }
 }
@@ -228,16 +238,20 @@ pub struct DnsTunnelConfig {
     pub min_mean_entropy: f64,
     /// Share of the queries whose name was not seen before in the bin.
     pub min_unique_ratio: f64,
+    /// A domain more of the sector's hosts than this ask under (in a slow bin) is a
+    /// service, not a tunnel.
+    pub max_domain_sources: u32,
 }
 
 impl Default for DnsTunnelConfig {
     fn default() -> Self {
         Self {
             queries_per_bin: 40,
-            queries_per_slow_bin: 100,
+            queries_per_slow_bin: 25,
             min_mean_label_len: 20.0,
             min_mean_entropy: 3.3,
             min_unique_ratio: 0.7,
+            max_domain_sources: 2,
         }
     }
 }
@@ -282,6 +296,9 @@ pub struct NationalConfig {
     pub window_secs: u32,
     pub min_sectors: u32,
     pub min_hosts: u32,
+    /// Login attempts (short sessions to login services, failed logins) an external
+    /// source must make across at least `min_sectors` sectors within the window.
+    pub min_logins: u32,
 }
 
 impl Default for NationalConfig {
@@ -290,6 +307,7 @@ impl Default for NationalConfig {
             window_secs: 6 * 3600,
             min_sectors: 3,
             min_hosts: 6,
+            min_logins: 8,
         }
     }
 }

@@ -41,7 +41,7 @@ pub use signal::Signal;
 
 use crate::config::Compiled;
 use crate::correlate::Correlator;
-use crate::national::National;
+use crate::national::{National, ProbeKind};
 use crate::sector::{Ctx, SectorState};
 use crate::table::FastMap;
 
@@ -169,20 +169,29 @@ impl Detector {
         let late_before = self.sectors[i].late;
         self.sectors[i].observe(&ctx, o, &mut self.signals);
         self.stats.late += self.sectors[i].late - late_before;
-        if o.is_flow
-            && o.is_failed_tcp()
-            && !ctx.is_internal(o.src)
-            && o.dst != 0
-            && ctx.is_internal(o.dst)
-        {
-            self.national.observe(
-                &self.config.national,
-                i,
-                &self.sector_names,
-                o,
-                obs::hash_addr(o.dst),
-                &mut self.signals,
-            );
+        // The national view: external sources probing or guessing into sectors.
+        if o.dst != 0 && !ctx.is_internal(o.src) && ctx.is_internal(o.dst) {
+            let kind = if o.is_flow && o.is_failed_tcp() {
+                Some(ProbeKind::Scan)
+            } else if o.auth_failure
+                || (o.is_flow
+                    && o.is_short_session()
+                    && self.config.brute_force.ports.contains(&o.dport))
+            {
+                Some(ProbeKind::Login)
+            } else {
+                None
+            };
+            if let Some(kind) = kind {
+                self.national.observe(
+                    &self.config.national,
+                    kind,
+                    i,
+                    &self.sector_names,
+                    o,
+                    &mut self.signals,
+                );
+            }
         }
         if !self.signals.is_empty() {
             self.correlate();

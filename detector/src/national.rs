@@ -32,6 +32,15 @@ impl Weighted for Probe {
     }
 }
 
+/// What the national table counts for a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeKind {
+    /// A failed connection attempt into a sector (scanning).
+    Scan,
+    /// A login attempt at a password-protected service (guessing).
+    Login,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct National {
     pub sources: BoundedMap<Addr, Probe>,
@@ -50,14 +59,17 @@ impl National {
     pub fn observe(
         &mut self,
         c: &NationalConfig,
+        kind: ProbeKind,
         sector_idx: usize,
         sectors: &[String],
         o: &Obs<'_>,
-        h_dst: u64,
         out: &mut Vec<Signal>,
     ) {
+        let h_dst = crate::obs::hash_addr(o.dst);
         let window_ms = i64::from(c.window_secs) * 1000;
-        let p = self.sources.entry(o.src, Probe::default);
+        // One entry per (source, kind): the low bit of the key tells them apart.
+        let key = o.src.rotate_left(1) ^ u128::from(kind == ProbeKind::Login);
+        let p = self.sources.entry(key, Probe::default);
         if p.probes == 0 || o.ts_ms - p.window_start_ms > window_ms {
             *p = Probe {
                 window_start_ms: o.ts_ms,
@@ -78,7 +90,11 @@ impl National {
         }
         let n_sectors = p.sectors.count_ones();
         let hosts = p.hosts.estimate();
-        if n_sectors < c.min_sectors || hosts < f64::from(c.min_hosts) {
+        let enough = match kind {
+            ProbeKind::Scan => hosts >= f64::from(c.min_hosts),
+            ProbeKind::Login => p.probes >= u64::from(c.min_logins),
+        };
+        if n_sectors < c.min_sectors || !enough {
             return;
         }
         let fresh = p.sectors & !p.reported;
@@ -100,35 +116,60 @@ impl National {
                 .iter()
                 .find(|(s, _)| usize::from(*s) == i)
                 .map_or(0, |x| x.1);
+            let (what, observed, threshold) = match kind {
+                ProbeKind::Scan => ("failed connection attempts", hosts, c.min_hosts),
+                ProbeKind::Login => ("login attempts", p.probes as f64, c.min_logins),
+            };
             let evidence = EvidenceBuilder::new(
                 o.ts_ms,
                 sector,
-                "national.low_and_slow",
+                match kind {
+                    ProbeKind::Scan => "national.low_and_slow.scan",
+                    ProbeKind::Login => "national.low_and_slow.brute_force",
+                },
                 format!(
-                    "{} made {} failed attempts on {:.0} hosts across {} sectors ({}) in {} s, {} of them in {}; national thresholds {} sectors, {} hosts",
-                    ip_of(o.src), p.probes, hosts, n_sectors, names.join(", "), window, probes_here, sector, c.min_sectors, c.min_hosts
+                    "{} made {} {what} on {:.0} hosts across {} sectors ({}) in {} s, {} of them in {}; national thresholds {} sectors, {threshold}",
+                    ip_of(o.src), p.probes, hosts, n_sectors, names.join(", "), window, probes_here, sector, c.min_sectors
                 ),
             )
-            .observed(hosts)
-            .threshold(f64::from(c.min_hosts))
+            .observed(observed)
+            .threshold(f64::from(threshold))
             .window(window)
             .samples(&p.samples.0)
             .build();
+            let (kind_out, key, title, attack): (_, _, _, &'static [&'static str]) = match kind {
+                ProbeKind::Scan => (
+                    IncidentKind::PortScan,
+                    format!("scan:{}", ip_of(o.src)),
+                    format!(
+                        "Low-and-slow scan from {} across {} sectors",
+                        ip_of(o.src),
+                        n_sectors
+                    ),
+                    &["T1046", "T1595"],
+                ),
+                ProbeKind::Login => (
+                    IncidentKind::BruteForce,
+                    format!("brute:{}", ip_of(o.src)),
+                    format!(
+                        "Low-and-slow password guessing from {} across {} sectors",
+                        ip_of(o.src),
+                        n_sectors
+                    ),
+                    &["T1110"],
+                ),
+            };
             out.push(Signal {
-                kind: IncidentKind::PortScan,
+                kind: kind_out,
                 sector: sector.clone(),
                 start_ms: p.window_start_ms,
                 at_ms: o.ts_ms,
-                key: format!("scan:{}", ip_of(o.src)),
-                links: attacker_links(o.src),
+                key,
+                links: attacker_links(o.src, false),
                 entities: vec![ip_entity(o.src, "attacker")],
-                title: format!(
-                    "Low-and-slow scan from {} across {} sectors",
-                    ip_of(o.src),
-                    n_sectors
-                ),
+                title,
                 score: score_over(f64::from(n_sectors), f64::from(c.min_sectors), 50),
-                attack: &["T1046", "T1595"],
+                attack,
                 evidence,
             });
         }

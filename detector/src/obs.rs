@@ -206,11 +206,31 @@ impl<'a> Obs<'a> {
             return false;
         }
         if self.flags != 0 {
-            (self.flags & SYN != 0 && self.flags & ACK == 0)
-                || (self.flags & RST != 0 && self.packets <= 3)
+            self.flags & SYN != 0
+                && (self.flags & ACK == 0 || (self.flags & RST != 0 && self.packets <= 3))
         } else {
             self.packets <= 2 && self.bytes <= 120
         }
+    }
+
+    /// Whether the record may be its sender opening a conversation: TCP with SYN (or flags
+    /// unknown). One-way records without SYN — a refusal's RST-ACK, the rest of a long
+    /// transfer cut by the exporter — are not. (A server's SYN-ACK record passes, but it
+    /// never counts as failed, so it cannot make its sender look like a scanner.)
+    pub fn is_tcp_attempt(&self) -> bool {
+        self.proto == TCP && (self.flags == 0 || self.flags & SYN != 0)
+    }
+
+    /// A UDP record from the service port of a protocol used for reflection and
+    /// amplification (DNS, NTP, SNMP, SSDP, CLDAP, memcached, chargen, ...) to a high port:
+    /// the reflection-flood unit.
+    pub fn is_reflection(&self) -> bool {
+        self.proto == UDP
+            && self.dport >= 1024
+            && matches!(
+                self.sport,
+                19 | 53 | 123 | 161 | 389 | 1900 | 3702 | 11211 | 17 | 111 | 137 | 5353 | 27015
+            )
     }
 
     /// A half-open connection (the SYN-flood unit): a SYN that got nothing back, or in a

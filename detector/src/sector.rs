@@ -16,7 +16,7 @@ use crate::bins::{Bin, BinCaps, ObsKeys, Samples};
 use crate::config::{Compiled, DetectorConfig};
 use crate::obs::{ip_of, Addr, Obs};
 use crate::signal::{attacker_links, ip_entity, score_over, EvidenceBuilder, Signal};
-use crate::sketch::{hash_pair, mix64, Distinct};
+use crate::sketch::{hash64, hash_pair, mix64, Distinct};
 use crate::stats::{Cusum, CusumAlarm, Ewma, RobustWindow, SeasonalBaseline};
 use crate::table::{BoundedMap, FastMap, Weighted};
 use ncsoc_model::Entity;
@@ -57,11 +57,12 @@ impl Tier {
     }
 }
 
-/// Two-way set-associative table of when the sector first and last saw an external
+/// Four-way set-associative table of when the sector first and last saw an external
 /// address (hours since the epoch). An address absent from it, or first seen recently, is
-/// a new destination. Collisions can only make a new address look known (a missed
-/// exfiltration signal), and the chance is the table's load: at the default 2^18 slots
-/// and 50 000 active external addresses, about 1 in 5 000 per lookup after tag matching.
+/// a new destination. When a set is full, the entry with the shortest history (last − first
+/// seen) goes, oldest first: a host seen on many days (a backup target seen once a night)
+/// outlives the long tail seen once. Collisions can only make a new address look known (a
+/// missed exfiltration signal): the 31-bit tag leaves about 4 in 2^31 per lookup.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SeenTable {
     tags: Vec<u32>,
@@ -69,9 +70,11 @@ pub struct SeenTable {
     last: Vec<u32>,
 }
 
+const WAYS: usize = 4;
+
 impl SeenTable {
     fn new(slots: usize) -> Self {
-        let slots = slots.max(2);
+        let slots = slots.max(WAYS);
         Self {
             tags: vec![0; slots],
             first: vec![0; slots],
@@ -79,25 +82,27 @@ impl SeenTable {
         }
     }
 
-    fn slot_pair(&self, h: u64) -> (usize, u32) {
-        let mask = (self.tags.len() - 1) & !1;
-        ((h as usize) & mask, ((h >> 32) as u32) | 1)
+    fn set_of(&self, h: u64) -> (std::ops::Range<usize>, u32) {
+        let start = (h as usize) & (self.tags.len() - 1) & !(WAYS - 1);
+        (start..start + WAYS, ((h >> 32) as u32) | 1)
     }
 
     /// Records a sighting at `hour`.
     fn see(&mut self, h: u64, hour: u32) {
-        let (i, tag) = self.slot_pair(h);
-        for j in [i, i + 1] {
-            if self.tags[j] == tag {
-                self.last[j] = hour;
-                return;
-            }
+        let (set, tag) = self.set_of(h);
+        if let Some(j) = set.clone().find(|&j| self.tags[j] == tag) {
+            self.last[j] = self.last[j].max(hour);
+            return;
         }
-        let j = if self.last[i] <= self.last[i + 1] {
-            i
-        } else {
-            i + 1
-        };
+        let j = set
+            .min_by_key(|&j| {
+                (
+                    self.tags[j] != 0,
+                    self.last[j] - self.first[j],
+                    self.last[j],
+                )
+            })
+            .unwrap_or(0);
         self.tags[j] = tag;
         self.first[j] = hour;
         self.last[j] = hour;
@@ -105,9 +110,8 @@ impl SeenTable {
 
     /// Hour first seen, if known.
     fn first_seen(&self, h: u64) -> Option<u32> {
-        let (i, tag) = self.slot_pair(h);
-        [i, i + 1]
-            .into_iter()
+        let (set, tag) = self.set_of(h);
+        set.into_iter()
             .find(|&j| self.tags[j] == tag)
             .map(|j| self.first[j])
     }
@@ -120,6 +124,7 @@ pub struct BeaconState {
     pub dst: Addr,
     pub port: u16,
     pub last_start_ms: i64,
+    pub last_end_ms: i64,
     pub first_ms: i64,
     /// The last 16 intervals, seconds.
     pub intervals: Vec<u32>,
@@ -171,7 +176,13 @@ pub struct SectorState {
     pub max_ms: i64,
     pub fast: Tier,
     pub slow: Tier,
+    /// Learns every fast bin of the current day...
     pub volume: SeasonalBaseline,
+    /// ... while bins are scored against the profile as it stood when the day began, so
+    /// an attack does not lower its own score as it goes on, and a burst that recurs every
+    /// night (a vulnerability sweep, backups) is expected from its second night on.
+    pub volume_frozen: SeasonalBaseline,
+    pub volume_day: i64,
     pub volume_cusum: Cusum,
     pub volume_streak: u32,
     pub volume_reported_ms: i64,
@@ -215,7 +226,9 @@ impl SectorState {
             max_ms: i64::MIN,
             fast: Tier::new(cfg.bin_secs, false),
             slow: Tier::new(cfg.slow_bin_secs, true),
-            volume: SeasonalBaseline::new(v.slot_secs, v.alpha),
+            volume: SeasonalBaseline::new(v.slot_secs, v.alpha).with_level_alpha(0.01),
+            volume_frozen: SeasonalBaseline::new(v.slot_secs, v.alpha).with_level_alpha(0.01),
+            volume_day: i64::MIN,
             volume_cusum: Cusum::new(v.cusum_k, v.cusum_h),
             volume_streak: 0,
             volume_reported_ms: i64::MIN,
@@ -290,7 +303,11 @@ impl SectorState {
                 .entry(outside, Popularity::default)
                 .sources
                 .insert_hash(mix64(inside as u64 ^ (inside >> 64) as u64));
-            if src_in && (o.proto == crate::obs::TCP || o.proto == crate::obs::UDP) {
+            // DNS and NTP are periodic by design and left to the DNS-tunnel detector.
+            if src_in
+                && (o.proto == crate::obs::TCP || o.proto == crate::obs::UDP)
+                && !matches!(o.dport, 53 | 123 | 5353)
+            {
                 self.beacon(ctx, o, h_src, h_dst, out);
             }
         }
@@ -342,6 +359,7 @@ impl SectorState {
             b.port = o.dport;
             b.first_ms = o.start_ms;
             b.last_start_ms = o.start_ms;
+            b.last_end_ms = o.ts_ms;
             b.count = 1;
             b.bytes = o.bytes;
             b.samples.offer(o.id);
@@ -349,8 +367,12 @@ impl SectorState {
             return;
         }
         let gap_ms = o.start_ms - b.last_start_ms;
-        if gap_ms < 1000 {
-            // Part of the same beat (a second connection, or a flow split by the exporter).
+        let continuation = o.start_ms >= b.last_start_ms && o.start_ms - b.last_end_ms <= 2000;
+        b.last_end_ms = b.last_end_ms.max(o.ts_ms);
+        if gap_ms < 1000 || continuation {
+            // The rest of a long connection the exporter cut into records (active
+            // timeout), or
+            // part of the same beat (a second connection close by).
             b.bytes += o.bytes;
             return;
         }
@@ -467,8 +489,9 @@ impl SectorState {
             (c.hosts_per_bin, c.ports_per_bin)
         };
         let warm = self.warm(ctx, end_ms);
+        let mut sweeping_hosts: Vec<Addr> = Vec::new();
         for (&src, s) in bin.sources.iter() {
-            if s.failed_ratio() < c.min_failed_ratio || s.failed.max(s.tiny) < c.min_failed {
+            if s.failed_ratio() < c.min_failed_ratio || s.failed < c.min_failed {
                 continue;
             }
             let hosts = s.dsts.estimate();
@@ -529,7 +552,7 @@ impl SectorState {
                 start_ms: bin.start_ms,
                 at_ms: end_ms,
                 key: format!("scan:{}", ip_of(src)),
-                links: attacker_links(src),
+                links: attacker_links(src, ctx.is_internal(src)),
                 entities,
                 title: if horizontal {
                     format!(
@@ -549,6 +572,57 @@ impl SectorState {
                 attack: &["T1046"],
                 evidence,
             });
+            if horizontal && ctx.is_internal(src) {
+                sweeping_hosts.push(src);
+            }
+        }
+        // Several of the sector's own hosts sweeping at once is an outbreak (a worm, a
+        // spam bot network), a sector-level event on top of each host's scan.
+        if sweeping_hosts.len() >= c.outbreak_hosts as usize {
+            sweeping_hosts.sort_unstable();
+            let n = sweeping_hosts.len();
+            let evidence = EvidenceBuilder::new(
+                end_ms,
+                &self.name,
+                "nbad.outbreak",
+                format!(
+                    "{n} internal hosts of {} swept many addresses in the same {window} s ({}); threshold {} hosts",
+                    self.name,
+                    sweeping_hosts.iter().take(8).map(|a| ip_of(*a).to_string()).collect::<Vec<_>>().join(", "),
+                    c.outbreak_hosts
+                ),
+            )
+            .observed(n as f64)
+            .threshold(f64::from(c.outbreak_hosts))
+            .window(window)
+            .build();
+            let mut entities = vec![Entity {
+                kind: "sector".into(),
+                value: self.name.clone(),
+                role: "affected".into(),
+            }];
+            entities.extend(
+                sweeping_hosts
+                    .iter()
+                    .take(16)
+                    .map(|a| ip_entity(*a, "infected")),
+            );
+            out.push(Signal {
+                kind: IncidentKind::VolumeAnomaly,
+                sector: self.name.clone(),
+                start_ms: bin.start_ms,
+                at_ms: end_ms,
+                key: format!("outbreak:{}", self.name),
+                links: Vec::new(),
+                entities,
+                title: format!(
+                    "Outbreak in {}: {n} internal hosts scanning at once",
+                    self.name
+                ),
+                score: score_over(n as f64, f64::from(c.outbreak_hosts), 55),
+                attack: &["T1046", "T1210"],
+                evidence,
+            });
         }
     }
 
@@ -562,12 +636,12 @@ impl SectorState {
         out: &mut Vec<Signal>,
     ) {
         let c = &ctx.cfg.brute_force;
-        let t = if slow {
-            c.attempts_per_slow_bin
-        } else {
-            c.attempts_per_bin
-        };
         for (_, p) in bin.pairs.iter() {
+            let t = match (slow, ctx.is_internal(p.src)) {
+                (false, _) => c.attempts_per_bin,
+                (true, true) => c.attempts_per_slow_bin,
+                (true, false) => c.attempts_per_slow_bin_external,
+            };
             if p.attempts < t {
                 continue;
             }
@@ -595,7 +669,7 @@ impl SectorState {
                 start_ms: bin.start_ms,
                 at_ms: end_ms,
                 key: format!("brute:{}", ip_of(p.src)),
-                links: attacker_links(p.src),
+                links: attacker_links(p.src, ctx.is_internal(p.src)),
                 entities,
                 title: format!(
                     "Brute force from {} against {}:{}",
@@ -637,6 +711,20 @@ impl SectorState {
                 || mean_entropy < c.min_mean_entropy
                 || unique < c.min_unique_ratio
             {
+                continue;
+            }
+            // Hash lookups (digest labels) are reputation services; a tunnel that encodes
+            // in fixed 32/40/64-digit hex labels would pass as one (documented limit).
+            if d.digest_names * 10 >= d.name_obs * 9 {
+                continue;
+            }
+            // A domain many of the sector's hosts ask under is a service (anti-virus and
+            // reputation lookups encode hashes in names too), not one host's tunnel.
+            let askers = bin
+                .dns_domains
+                .get(&hash64(d.domain.as_bytes()))
+                .map_or(0.0, |p| p.sources.estimate());
+            if askers > f64::from(c.max_domain_sources) {
                 continue;
             }
             let evidence = EvidenceBuilder::new(
@@ -767,21 +855,29 @@ impl SectorState {
         let mut fired = false;
         for (&dst, d) in bin.dests.iter() {
             top = top.max(d.packets);
+            // The sector's own hosts are the ones it protects; floods leaving it show up
+            // as scans or volume anomalies.
+            if !ctx.is_internal(dst) {
+                continue;
+            }
             let srcs = d.srcs.estimate();
             if srcs < f64::from(c.min_sources) {
                 continue;
             }
             let syn = d.syn_only >= c.syn_per_bin;
+            let reflected = d.reflected >= c.reflected_per_bin;
             let volume_t = usual.map_or(c.packets_per_bin as f64, |u| {
                 (u * c.over_usual_top).max(c.packets_per_bin as f64)
             });
             let volumetric = d.packets as f64 >= volume_t;
-            if !syn && !volumetric {
+            if !syn && !volumetric && !reflected {
                 continue;
             }
             fired = true;
             let (observed, threshold, what) = if syn {
                 (d.syn_only as f64, c.syn_per_bin as f64, "unanswered SYNs")
+            } else if reflected && !volumetric {
+                (d.reflected as f64, c.reflected_per_bin as f64, "UDP replies from amplifier ports (DNS, NTP, CLDAP, SSDP, memcached, ...) it did not ask for")
             } else {
                 (d.packets as f64, volume_t, "packets")
             };
@@ -854,7 +950,12 @@ impl SectorState {
             bin.dst_entropy.normalised(),
             bin.port_entropy.normalised(),
         ];
-        let expected = self.volume.expected(ts);
+        let day = ts.div_euclid(86_400);
+        if day != self.volume_day {
+            self.volume_frozen = self.volume.clone();
+            self.volume_day = day;
+        }
+        let expected = self.volume_frozen.expected(ts);
         let mut score = None;
         let mut anomalous = false;
         if let Some(e) = expected {
@@ -913,9 +1014,13 @@ impl SectorState {
                 });
             }
         }
-        // Learn from ordinary bins only, so an attack does not become the new normal.
+        self.volume.observe(ts, x);
+
+        // The entropies of the source-address, destination-address and destination-port
+        // distributions (Lakhina et al.) are tracked as context for the volume evidence
+        // and the sector state; alerting on them without a seasonal profile fired on
+        // every nightly backup and sweep in the evaluation, so they do not alert alone.
         if !anomalous {
-            self.volume.observe(ts, x);
             for (e, v) in self.entropy.iter_mut().zip(ent) {
                 e.update(v);
             }

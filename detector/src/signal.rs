@@ -35,11 +35,18 @@ pub fn ip_entity(a: Addr, role: &str) -> Entity {
     }
 }
 
-pub fn attacker_links(a: Addr) -> Vec<String> {
-    vec![
-        format!("ip:{}", ip_of(a)),
-        format!("net:{}", format_network(a)),
-    ]
+/// What a signal about attacker `a` links on: its address and, for an outside address, its
+/// /24 (or /48) — attackers rotate through a network. The sector's own hosts are not
+/// grouped by network: neighbours in a LAN are different machines.
+pub fn attacker_links(a: Addr, internal: bool) -> Vec<String> {
+    if internal {
+        vec![format!("ip:{}", ip_of(a))]
+    } else {
+        vec![
+            format!("ip:{}", ip_of(a)),
+            format!("net:{}", format_network(a)),
+        ]
+    }
 }
 
 /// Score from how far the observed value is past its threshold: 40 at the threshold,

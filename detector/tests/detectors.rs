@@ -519,7 +519,71 @@ fn low_and_slow_probes_across_sectors_are_seen_nationally() {
     assert!(inc[0]
         .evidence
         .iter()
-        .any(|e| e.signal == "national.low_and_slow"));
+        .any(|e| e.signal == "national.low_and_slow.scan"));
+}
+
+#[test]
+fn slow_password_guessing_across_sectors_is_one_brute_force_incident() {
+    // Three logins per sector per hour at each sector's SSH server: below the sector
+    // thresholds (10 a minute, 8 in ten minutes from outside).
+    let mut v = Vec::new();
+    for hour in 0..3i64 {
+        for (s, sector) in ["energy", "finance", "transport"].iter().enumerate() {
+            for k in 0..3i64 {
+                v.push(flow(Flow {
+                    ms: T0 + hour * 3_600_000 + (s as i64) * 900_000 + k * 300_000,
+                    sector,
+                    src: "198.51.100.250",
+                    dst: &format!("10.{}.1.22", s + 1),
+                    sport: 50_000 + (hour * 10 + k) as u16,
+                    dport: 22,
+                    bytes: 4_000,
+                    packets: 24,
+                    ..Flow::default()
+                }));
+            }
+        }
+    }
+    let inc = run(&v);
+    assert_eq!(inc.len(), 1, "{inc:#?}");
+    assert_eq!(inc[0].kind, IncidentKind::BruteForce);
+    assert_eq!(inc[0].sectors.len(), 3);
+    assert!(inc[0]
+        .evidence
+        .iter()
+        .all(|e| e.signal == "national.low_and_slow.brute_force"));
+}
+
+#[test]
+fn several_internal_hosts_sweeping_at_once_is_an_outbreak() {
+    let mut v = background("health", 3, T0, 3, 40);
+    for h in 0..4u32 {
+        for i in 0..40u32 {
+            v.push(flow(Flow {
+                ms: T0 + 30_000 + i64::from(i) * 500 + i64::from(h),
+                sector: "health",
+                src: &format!("10.3.20.{}", 10 + h),
+                dst: &format!("{}.{}.{}.{}", 40 + h, i, i + 1, 25),
+                dport: 25,
+                bytes: 60,
+                packets: 1,
+                flags: 0x02,
+                ..Flow::default()
+            }));
+        }
+    }
+    let inc = run(&sorted(v));
+    let outbreak = of_kind(&inc, IncidentKind::VolumeAnomaly);
+    assert_eq!(outbreak.len(), 1, "{inc:#?}");
+    assert_eq!(
+        outbreak[0]
+            .entities
+            .iter()
+            .filter(|e| e.role == "infected")
+            .count(),
+        4
+    );
+    assert_eq!(of_kind(&inc, IncidentKind::PortScan).len(), 4);
 }
 
 #[test]
