@@ -161,6 +161,9 @@ pub struct Bin {
     /// Hosts asking under each domain.
     pub dns_domains: BoundedMap<u64, crate::sector::Popularity>,
     pub uploads: BoundedMap<u64, UploadStat>,
+    /// Findings already reported from this bin (hash of kind and key), so looking into
+    /// an open bin early does not report them again at its end.
+    pub reported: Vec<u64>,
 }
 
 /// Capacities of a bin's tables.
@@ -187,6 +190,7 @@ impl Bin {
             dns: BoundedMap::new(caps.pairs),
             dns_domains: BoundedMap::new(caps.pairs),
             uploads: BoundedMap::new(caps.pairs),
+            reported: Vec::new(),
         }
     }
 
@@ -204,6 +208,7 @@ impl Bin {
         self.dns.clear();
         self.dns_domains.clear();
         self.uploads.clear();
+        self.reported.clear();
     }
 
     /// Counts one observation. `full` also feeds the entropy histograms (fast bins).

@@ -185,6 +185,8 @@ pub struct SectorState {
     pub volume_day: i64,
     pub volume_cusum: Cusum,
     pub volume_streak: u32,
+    /// An outbreak was reported: internal sweepers until then join it.
+    pub outbreak_until_ms: i64,
     pub volume_reported_ms: i64,
     pub entropy: [Ewma; 3],
     pub top_dst_packets: RobustWindow,
@@ -231,6 +233,7 @@ impl SectorState {
             volume_day: i64::MIN,
             volume_cusum: Cusum::new(v.cusum_k, v.cusum_h),
             volume_streak: 0,
+            outbreak_until_ms: i64::MIN,
             volume_reported_ms: i64::MIN,
             entropy: [Ewma::new(0.05), Ewma::new(0.05), Ewma::new(0.05)],
             top_dst_packets: RobustWindow::new(480),
@@ -321,21 +324,54 @@ impl SectorState {
 
     /// Closes every open bin that ends at or before `watermark`.
     pub fn close_until(&mut self, ctx: &Ctx<'_>, watermark: i64, out: &mut Vec<Signal>) {
+        let mut closed_fast = false;
         while let Some(b) = self.fast.bins.front() {
             if b.start_ms + self.fast.width_ms > watermark {
                 break;
             }
             let bin = self.fast.bins.pop_front().expect("front exists");
-            self.evaluate(ctx, &bin, false, out);
+            self.evaluate(ctx, &bin, false, None, out);
             self.fast.spare.push(bin);
+            closed_fast = true;
         }
         while let Some(b) = self.slow.bins.front() {
             if b.start_ms + self.slow.width_ms > watermark {
                 break;
             }
-            let bin = self.slow.bins.pop_front().expect("front exists");
-            self.evaluate(ctx, &bin, true, out);
+            let mut bin = self.slow.bins.pop_front().expect("front exists");
+            self.evaluate_once(ctx, &mut bin, None, out);
             self.slow.spare.push(bin);
+        }
+        // Each time a fast bin closes, look into the open slow bins: what has already
+        // crossed a slow threshold is reported now, at the watermark, rather than when the
+        // slow bin ends (up to ten minutes later).
+        if closed_fast && watermark != i64::MAX {
+            for i in 0..self.slow.bins.len() {
+                let Some(mut bin) = self.slow.bins.remove(i) else {
+                    break;
+                };
+                self.evaluate_once(ctx, &mut bin, Some(watermark), out);
+                self.slow.bins.insert(i, bin);
+            }
+        }
+    }
+
+    /// Evaluates a slow bin, passing on only the findings not yet reported from it.
+    fn evaluate_once(
+        &mut self,
+        ctx: &Ctx<'_>,
+        bin: &mut Bin,
+        at: Option<i64>,
+        out: &mut Vec<Signal>,
+    ) {
+        let mut found = Vec::new();
+        self.evaluate(ctx, bin, true, at, &mut found);
+        for s in found {
+            let h = hash_pair(hash64(s.kind.as_str().as_bytes()), hash64(s.key.as_bytes()));
+            if !bin.reported.contains(&h) {
+                bin.reported.push(h);
+                out.push(s);
+            }
         }
     }
 
@@ -453,14 +489,24 @@ impl SectorState {
         });
     }
 
-    fn evaluate(&mut self, ctx: &Ctx<'_>, bin: &Bin, slow: bool, out: &mut Vec<Signal>) {
-        let end_ms = bin.start_ms
+    /// Runs the detectors over a bin: a closed one, or (with `at`) an open slow bin as it
+    /// stands at the watermark `at`.
+    fn evaluate(
+        &mut self,
+        ctx: &Ctx<'_>,
+        bin: &Bin,
+        slow: bool,
+        at: Option<i64>,
+        out: &mut Vec<Signal>,
+    ) {
+        let bin_end = bin.start_ms
             + if slow {
                 self.slow.width_ms
             } else {
                 self.fast.width_ms
             };
-        let window = (end_ms - bin.start_ms) as u64 / 1000;
+        let end_ms = at.map_or(bin_end, |a| a.clamp(bin.start_ms, bin_end));
+        let window = ((end_ms - bin.start_ms) / 1000).max(1) as u64;
         let warm = self.warm(ctx, end_ms);
         self.scans(ctx, bin, slow, end_ms, window, out);
         self.brute(ctx, bin, slow, end_ms, window, out);
@@ -489,7 +535,10 @@ impl SectorState {
             (c.hosts_per_bin, c.ports_per_bin)
         };
         let warm = self.warm(ctx, end_ms);
+        // Internal hosts sweeping, held back until it is known whether they are an
+        // outbreak (reported together) or one host each.
         let mut sweeping_hosts: Vec<Addr> = Vec::new();
+        let mut held: Vec<Signal> = Vec::new();
         for (&src, s) in bin.sources.iter() {
             if s.failed_ratio() < c.min_failed_ratio || s.failed < c.min_failed {
                 continue;
@@ -546,7 +595,7 @@ impl SectorState {
             .window(window)
             .samples(&s.samples.0)
             .build();
-            out.push(Signal {
+            let signal = Signal {
                 kind: IncidentKind::PortScan,
                 sector: self.name.clone(),
                 start_ms: bin.start_ms,
@@ -571,14 +620,25 @@ impl SectorState {
                 score: score_over(observed, f64::from(threshold), 40),
                 attack: &["T1046"],
                 evidence,
-            });
+            };
             if horizontal && ctx.is_internal(src) {
                 sweeping_hosts.push(src);
+                held.push(signal);
+            } else {
+                out.push(signal);
             }
         }
+        let outbreak = sweeping_hosts.len() >= c.outbreak_hosts as usize
+            || (!sweeping_hosts.is_empty() && end_ms <= self.outbreak_until_ms);
+        if !outbreak {
+            out.append(&mut held);
+            return;
+        }
+        self.outbreak_until_ms = self.outbreak_until_ms.max(end_ms + 2 * 3_600_000);
         // Several of the sector's own hosts sweeping at once is an outbreak (a worm, a
-        // spam bot network), a sector-level event on top of each host's scan.
-        if sweeping_hosts.len() >= c.outbreak_hosts as usize {
+        // spam bot network): one sector-level finding naming the hosts, rather than one
+        // scan per host. For two hours after, further sweeping hosts join it.
+        {
             sweeping_hosts.sort_unstable();
             let n = sweeping_hosts.len();
             let evidence = EvidenceBuilder::new(

@@ -150,13 +150,29 @@ fn horizontal_scan_is_found_with_its_evidence_and_background_is_quiet() {
         .entities
         .iter()
         .any(|e| e.value == "203.0.113.9" && e.role == "attacker"));
-    let ev = &i.evidence[0];
-    // 60 distinct hosts: past the exact range, HyperLogLog's estimate (±3 %).
+    // The one-minute bin's finding: 60 distinct hosts, past the exact range, so
+    // HyperLogLog's estimate (±3 %). (The ten-minute bin, looked into early, may report
+    // first: a second piece of evidence with its own window and threshold.)
+    let ev = i
+        .evidence
+        .iter()
+        .find(|e| e.window_secs == Some(60))
+        .expect("the fast bin's evidence");
     let observed = ev.observed.unwrap();
     assert!((observed - 60.0).abs() <= 4.0, "{observed}");
     assert_eq!(ev.threshold, Some(20.0));
-    assert_eq!(ev.window_secs, Some(60));
     assert!(!ev.sample_event_ids.is_empty());
+    assert!(i
+        .evidence
+        .iter()
+        .all(|e| e.signal == "nbad.scan.horizontal"));
+    // Detected within the minute after the scan began (event time), not at the end of
+    // the ten-minute bin.
+    let first_at = i.evidence.iter().map(|e| e.at).min().unwrap();
+    assert!(
+        first_at <= Timestamp::from_millis(T0 + 240_000),
+        "{first_at:?}"
+    );
     assert_eq!(i.attack, vec!["T1046".to_string()]);
     assert!(i.first_seen <= Timestamp::from_millis(T0 + 120_000));
 }
@@ -583,7 +599,8 @@ fn several_internal_hosts_sweeping_at_once_is_an_outbreak() {
             .count(),
         4
     );
-    assert_eq!(of_kind(&inc, IncidentKind::PortScan).len(), 4);
+    // One finding naming the hosts, not a scan incident per host.
+    assert!(of_kind(&inc, IncidentKind::PortScan).is_empty(), "{inc:#?}");
 }
 
 #[test]
