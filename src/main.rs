@@ -1,6 +1,7 @@
 //! `ncsoc`: the command line, wiring the crates together.
 
 mod config;
+mod detect;
 mod flows;
 mod parse;
 mod replay;
@@ -280,7 +281,17 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .context("opening the store")?;
     tracing::info!(backend = store.name(), data_dir = %cfg.store.data_dir.display(), "store open");
     let metrics = Arc::new(StoreMetrics::new(store.name()));
-    let writer = Writer::start(store.clone(), &cfg.store, metrics.clone())?;
+    // Durable events go on to the detector; its incidents come back to the store.
+    let (tap, detector_input) = tokio::sync::mpsc::channel(64);
+    let writer = Writer::start_with_tap(store.clone(), &cfg.store, metrics.clone(), Some(tap))?;
+    let detector = detect::start(
+        cfg.detector.clone(),
+        &cfg.store.data_dir,
+        store.clone(),
+        detector_input,
+    )
+    .context("starting the detector")?;
+    let detector_metrics = detector.metrics.clone();
     let intake_metrics = Arc::new(ncsoc_collectors::IntakeMetrics::default());
     let listeners = ncsoc_collectors::Listeners::start(
         &cfg.intake,
@@ -313,6 +324,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         metrics: vec![
             metrics.clone(),
             Arc::new(move |out: &mut String| intake_metrics.render(out)),
+            Arc::new(move |out: &mut String| detector_metrics.render(out)),
         ],
         started: Instant::now(),
     };
@@ -330,6 +342,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         r.abort();
     }
     writer.shutdown().await;
+    detector.stop().await;
     tracing::info!(
         rows = metrics
             .rows_written

@@ -8,7 +8,9 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("replay-data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("replay-data")
+        .join(name)
 }
 
 fn inputs() -> Vec<String> {
@@ -24,8 +26,16 @@ fn inputs() -> Vec<String> {
 }
 
 fn replay(args: &[String]) -> (String, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ncsoc")).arg("replay").args(args).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_ncsoc"))
+        .arg("replay")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8(out.stderr).unwrap();
     let summary = serde_json::from_str(stderr.lines().last().unwrap()).unwrap();
     (String::from_utf8(out.stdout).unwrap(), summary)
@@ -38,7 +48,14 @@ fn projection(incident: &Value) -> Value {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| format!("{}:{}:{}", e["type"].as_str().unwrap(), e["value"].as_str().unwrap(), e["role"].as_str().unwrap()))
+        .map(|e| {
+            format!(
+                "{}:{}:{}",
+                e["type"].as_str().unwrap(),
+                e["value"].as_str().unwrap(),
+                e["role"].as_str().unwrap()
+            )
+        })
         .collect();
     entities.sort();
     json!({
@@ -56,7 +73,9 @@ fn projection(incident: &Value) -> Value {
 }
 
 fn lines(text: &str) -> Vec<Value> {
-    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[test]
@@ -110,20 +129,32 @@ fn replay_into_the_embedded_store() {
     assert_eq!(written.len(), 2);
 
     let db = rusqlite::Connection::open(dir.path().join("ncsoc.db")).unwrap();
-    let incidents: i64 = db.query_row("SELECT count(*) FROM incidents", [], |r| r.get(0)).unwrap();
+    let incidents: i64 = db
+        .query_row("SELECT count(*) FROM incidents", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(incidents, 2);
     let stored: i64 = db
-        .query_row("SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM flows)", [], |r| r.get(0))
+        .query_row(
+            "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM flows)",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(stored as u64, summary["records"].as_u64().unwrap());
 }
 
 #[test]
 fn bad_inputs_are_named() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ncsoc")).args(["replay", "no-equals-sign"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ncsoc"))
+        .args(["replay", "no-equals-sign"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("SECTOR=PATH"));
-    let out = Command::new(env!("CARGO_BIN_EXE_ncsoc")).args(["replay", "energy=/nonexistent/file.pcap"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ncsoc"))
+        .args(["replay", "energy=/nonexistent/file.pcap"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such file"));
 }

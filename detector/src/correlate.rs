@@ -234,15 +234,30 @@ fn fold(o: &mut Open, s: &Signal) {
     inc.score = (u32::from(o.best_score) + 12 * (sectors - 1) + repeat).min(100) as u8;
     inc.severity = severity(inc.score);
     let kinds = if o.kinds.len() > 1 {
-        let names: Vec<String> = o.kinds.iter().map(|k| k.as_str().replace('_', " ")).collect();
+        let names: Vec<String> = o
+            .kinds
+            .iter()
+            .map(|k| k.as_str().replace('_', " "))
+            .collect();
         format!("campaign ({}): ", names.join(", "))
     } else {
         String::new()
     };
     inc.title = if sectors > 1 {
-        format!("National {kinds}{} — {} sectors ({})", o.base_title, sectors, inc.sectors.join(", "))
+        format!(
+            "National {kinds}{} — {} sectors ({})",
+            o.base_title,
+            sectors,
+            inc.sectors.join(", ")
+        )
     } else if !kinds.is_empty() {
-        format!("Campaign ({}): {}", kinds.trim_start_matches("campaign (").trim_end_matches("): "), o.base_title)
+        format!(
+            "Campaign ({}): {}",
+            kinds
+                .trim_start_matches("campaign (")
+                .trim_end_matches("): "),
+            o.base_title
+        )
     } else {
         o.base_title.clone()
     };

@@ -129,6 +129,18 @@ impl Writer {
         config: &StoreConfig,
         metrics: Arc<StoreMetrics>,
     ) -> Result<Self, StoreError> {
+        Self::start_with_tap(store, config, metrics, None)
+    }
+
+    /// Like [`Writer::start`], and every batch of events, once durable (written or
+    /// spooled), is also sent to `tap` — the detector's input. A full tap waits, which
+    /// pushes back on intake like a slow store does; nothing is dropped.
+    pub fn start_with_tap(
+        store: Arc<dyn Store>,
+        config: &StoreConfig,
+        metrics: Arc<StoreMetrics>,
+        tap: Option<mpsc::Sender<Vec<Event>>>,
+    ) -> Result<Self, StoreError> {
         let spool = Spool::open(
             &config.data_dir.join("spool").join(store.name()),
             config.spool.max_bytes,
@@ -143,6 +155,7 @@ impl Writer {
             max_delay: Duration::from_millis(config.batch_max_delay_ms.max(1)),
             retry: Duration::from_millis(config.spool.retry_interval_ms.max(10)),
             buf: Batch::default(),
+            tap,
         };
         let task = tokio::spawn(task.run(rx));
         Ok(Self {
@@ -179,6 +192,7 @@ struct Task {
     max_delay: Duration,
     retry: Duration,
     buf: Batch,
+    tap: Option<mpsc::Sender<Vec<Event>>>,
 }
 
 impl Task {
@@ -279,6 +293,15 @@ impl Task {
             }
             if !written {
                 self.spool_batch(&self.buf.rows).await;
+            }
+            if let Some(tap) = &self.tap {
+                if !self.buf.rows.events.is_empty() {
+                    let events = std::mem::take(&mut self.buf.rows.events);
+                    if tap.send(events).await.is_err() {
+                        // The detector has stopped (shutdown); the rows are stored.
+                        self.tap = None;
+                    }
+                }
             }
         }
         self.finish();

@@ -1,0 +1,220 @@
+//! The detector inside `ncsoc serve`: events and flows reach it from the store writer once
+//! they are durable; incidents it opens or updates are written to the store. Its learned
+//! state is checkpointed to `<data_dir>/detector.ckpt` every few minutes and at shutdown,
+//! and restored at start, so a restart neither forgets the baselines nor re-opens
+//! incidents.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use ncsoc_detector::{Detector, DetectorConfig, DetectorStats};
+use ncsoc_model::{Event, Incident};
+use ncsoc_store::Store;
+use tokio::sync::mpsc;
+
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
+
+pub struct DetectorTask {
+    thread: std::thread::JoinHandle<()>,
+    writer: tokio::task::JoinHandle<()>,
+    pub metrics: Arc<DetectorMetrics>,
+}
+
+#[derive(Default)]
+pub struct DetectorMetrics {
+    stats: Mutex<DetectorStats>,
+    open_incidents: std::sync::atomic::AtomicU64,
+    incident_writes: std::sync::atomic::AtomicU64,
+    incident_write_errors: std::sync::atomic::AtomicU64,
+    checkpoints: std::sync::atomic::AtomicU64,
+    checkpoint_errors: std::sync::atomic::AtomicU64,
+}
+
+impl DetectorMetrics {
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = self.stats.lock().map(|s| s.clone()).unwrap_or_default();
+        for (name, help, v) in [
+            (
+                "ncsoc_detector_records_total",
+                "Records the detector has seen.",
+                s.records,
+            ),
+            (
+                "ncsoc_detector_skipped_total",
+                "Records without a source address (nothing to analyse).",
+                s.skipped,
+            ),
+            (
+                "ncsoc_detector_late_total",
+                "Records that arrived after their time bin had closed (event time).",
+                s.late,
+            ),
+            (
+                "ncsoc_detector_signals_total",
+                "Detector findings.",
+                s.signals,
+            ),
+            (
+                "ncsoc_detector_incidents_opened_total",
+                "Incidents opened.",
+                s.incidents_opened,
+            ),
+            (
+                "ncsoc_detector_signals_folded_total",
+                "Findings that updated an open incident.",
+                s.signals_folded,
+            ),
+            (
+                "ncsoc_detector_incident_writes_total",
+                "Incident versions written to the store.",
+                self.incident_writes.load(Relaxed),
+            ),
+            (
+                "ncsoc_detector_incident_write_errors_total",
+                "Incident writes that failed.",
+                self.incident_write_errors.load(Relaxed),
+            ),
+            (
+                "ncsoc_detector_checkpoints_total",
+                "Detector checkpoints written.",
+                self.checkpoints.load(Relaxed),
+            ),
+            (
+                "ncsoc_detector_checkpoint_errors_total",
+                "Detector checkpoints that failed.",
+                self.checkpoint_errors.load(Relaxed),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP ncsoc_detector_open_incidents Incidents open for correlation.\n# TYPE ncsoc_detector_open_incidents gauge\nncsoc_detector_open_incidents {}",
+            self.open_incidents.load(Relaxed)
+        );
+    }
+}
+
+fn checkpoint_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("detector.ckpt")
+}
+
+fn save(detector: &Detector, path: &Path) -> anyhow::Result<()> {
+    let bytes = detector.checkpoint().map_err(anyhow::Error::msg)?;
+    let tmp = path.with_extension("ckpt.tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}
+
+/// Starts the detector over `input`; incidents go to `store`.
+pub fn start(
+    config: DetectorConfig,
+    data_dir: &Path,
+    store: Arc<dyn Store>,
+    mut input: mpsc::Receiver<Vec<Event>>,
+) -> anyhow::Result<DetectorTask> {
+    let path = checkpoint_path(data_dir);
+    let mut detector = match std::fs::read(&path) {
+        Ok(bytes) => match Detector::restore(config.clone(), &bytes) {
+            Ok(d) => {
+                tracing::info!(path = %path.display(), "detector state restored");
+                d
+            }
+            Err(e) => {
+                // A damaged checkpoint must not stop intake: start learning afresh and
+                // keep the old file for inspection.
+                let kept = path.with_extension("ckpt.unreadable");
+                let _ = std::fs::rename(&path, &kept);
+                tracing::warn!(error = %e, kept = %kept.display(), "detector checkpoint unreadable; starting afresh");
+                Detector::new(config).map_err(anyhow::Error::msg)?
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Detector::new(config).map_err(anyhow::Error::msg)?
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let metrics = Arc::new(DetectorMetrics::default());
+    let (incidents_tx, mut incidents_rx) = mpsc::channel::<Vec<Incident>>(256);
+
+    let m = metrics.clone();
+    let writer = tokio::spawn(async move {
+        use std::sync::atomic::Ordering::Relaxed;
+        while let Some(batch) = incidents_rx.recv().await {
+            for inc in batch {
+                match store.put_incident(&inc).await {
+                    Ok(()) => m.incident_writes.fetch_add(1, Relaxed),
+                    Err(e) => {
+                        tracing::warn!(incident = %inc.id, error = %e, "incident write failed");
+                        m.incident_write_errors.fetch_add(1, Relaxed)
+                    }
+                };
+            }
+        }
+    });
+
+    let m = metrics.clone();
+    let thread = std::thread::Builder::new()
+        .name("detector".into())
+        .spawn(move || {
+            use std::sync::atomic::Ordering::Relaxed;
+            let mut last_checkpoint = Instant::now();
+            while let Some(batch) = input.blocking_recv() {
+                for e in &batch {
+                    detector.observe(e);
+                }
+                let changed = detector.take_changed();
+                if !changed.is_empty() && incidents_tx.blocking_send(changed).is_err() {
+                    break;
+                }
+                if let Ok(mut s) = m.stats.lock() {
+                    *s = detector.stats().clone();
+                }
+                m.open_incidents
+                    .store(detector.open_incidents().count() as u64, Relaxed);
+                if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+                    last_checkpoint = Instant::now();
+                    checkpoint(&detector, &path, &m);
+                }
+            }
+            // Input closed (shutdown): keep what was learned. Open bins are kept as they
+            // are, not flushed: they go on filling after the restart.
+            checkpoint(&detector, &path, &m);
+        })?;
+    Ok(DetectorTask {
+        thread,
+        writer,
+        metrics,
+    })
+}
+
+fn checkpoint(detector: &Detector, path: &Path, m: &DetectorMetrics) {
+    use std::sync::atomic::Ordering::Relaxed;
+    match save(detector, path) {
+        Ok(()) => {
+            m.checkpoints.fetch_add(1, Relaxed);
+        }
+        Err(e) => {
+            m.checkpoint_errors.fetch_add(1, Relaxed);
+            tracing::warn!(error = %format!("{e:#}"), "detector checkpoint failed");
+        }
+    }
+}
+
+impl DetectorTask {
+    /// Waits for the detector to finish its input (the writer has stopped), checkpoint,
+    /// and write its last incidents.
+    pub async fn stop(self) {
+        let thread = self.thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        let _ = self.writer.await;
+    }
+}
