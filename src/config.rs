@@ -135,6 +135,20 @@ mod tests {
         assert_eq!(c.intake.hec.as_ref().map(|h| h.tokens.len()), Some(1));
         assert_eq!(c.intake.flows.len(), 1);
         assert_eq!(c.intake.flows[0].exporters.len(), 2);
+        // Every detector key is written out, with the defaults.
+        let d = ncsoc_detector::DetectorConfig::default();
+        assert_eq!(
+            serde_json::to_value(&c.detector).unwrap(),
+            serde_json::to_value(&d).unwrap()
+        );
+        let text = std::fs::read_to_string(&p).unwrap();
+        let table: toml::Table = text.parse().unwrap();
+        let written = serde_json::to_value(&table["detector"]).unwrap();
+        assert_eq!(
+            written.as_object().unwrap().len(),
+            serde_json::to_value(&d).unwrap().as_object().unwrap().len(),
+            "every [detector] key is in the example"
+        );
     }
 
     #[test]

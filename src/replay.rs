@@ -8,7 +8,8 @@
 //!
 //! A reorder buffer per input puts its events in time order (metered flows finish up to
 //! an idle timeout after their last packet), and the inputs are merged by event time (ties
-//! by input order), so the detector sees one stream in the same order on every run. The
+//! by input order), so the detector sees one stream in the same order on every run (log
+//! files up to 64 MiB are sorted whole first: not every producer writes in event time). The
 //! incidents are printed as JSON lines when the input is drained, in order of first
 //! signal, with a summary on stderr (and a progress line while running, on a terminal).
 
@@ -30,8 +31,9 @@ use ncsoc_parsers::{packet, parse_line, pcap, Context, Format};
 /// Events per message between a reader thread and the merge.
 const BATCH: usize = 2048;
 /// How far back in event time a record may arrive within one input and still be put in
-/// order: the meter's idle timeout plus its sweep interval, with margin.
-const REORDER_MS: i64 = 120_000;
+/// order: the meter's idle timeout plus its sweep interval, and Suricata's flow records
+/// (stamped with the flow's start, written at its end), with margin.
+const REORDER_MS: i64 = 600_000;
 
 pub struct Input {
     pub sector: String,
@@ -69,7 +71,9 @@ pub struct InputSummary {
     pub events: u64,
     pub bad_lines: u64,
     pub packets: u64,
-    pub out_of_order_dropped: u64,
+    /// Records later than the reorder window: passed on as they came (the detector
+    /// counts them late if their time bin has closed), never dropped.
+    pub out_of_order: u64,
     pub errors: Vec<String>,
 }
 
@@ -126,8 +130,14 @@ impl Orderer {
     fn push(&mut self, e: Event) -> bool {
         let ms = e.timestamp.millis();
         if ms < self.released_ms {
-            // Later than the reorder window allows: it would break the merge order.
+            // Later than the reorder window allows: passed on now, out of order.
             self.dropped += 1;
+            self.events += 1;
+            self.batch.push(e);
+            if self.batch.len() >= BATCH {
+                let b = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+                return self.tx.send(Msg::Events(b)).is_ok();
+            }
             return true;
         }
         self.seq += 1;
@@ -169,7 +179,7 @@ impl Orderer {
             }
         }
         summary.events = self.events;
-        summary.out_of_order_dropped = self.dropped;
+        summary.out_of_order = self.dropped;
         let _ = self.tx.send(Msg::Done(summary));
     }
 }
@@ -319,8 +329,15 @@ fn read_lines(
         now: Timestamp::now(),
         default_offset_secs: 0,
     };
+    // Logs are not always written in event time (Suricata writes a flow record, stamped
+    // with the flow's start, when the flow ends — for the longest flows, at the end of the
+    // capture). A file of up to SORT_LIMIT bytes is sorted whole (stable, so equal times
+    // keep their order); a larger one goes through the reorder window.
+    let sort = data.len() <= SORT_LIMIT;
+    let mut all = Vec::new();
     for line in lines(data) {
         match parse_line(Format::Auto, line, &ctx) {
+            Ok(e) if sort => all.push(e),
             Ok(e) => {
                 if !orderer.push(e) {
                     return Ok(());
@@ -329,7 +346,20 @@ fn read_lines(
             Err(_) => summary.bad_lines += 1,
         }
     }
+    push_sorted(all, orderer);
     Ok(())
+}
+
+/// Sorted before replay when at most this large (bytes of input).
+const SORT_LIMIT: usize = 64 << 20;
+
+fn push_sorted(mut all: Vec<Event>, orderer: &mut Orderer) {
+    all.sort_by_key(|e| e.timestamp);
+    for e in all {
+        if !orderer.push(e) {
+            return;
+        }
+    }
 }
 
 fn read_zeek_tsv(
@@ -349,8 +379,11 @@ fn read_zeek_tsv(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned());
     let mut reader = TsvReader::new(name.as_deref());
+    let sort = data.len() <= SORT_LIMIT;
+    let mut all = Vec::new();
     for line in lines(data) {
         match reader.push_line(line, &ctx) {
+            Ok(Some(e)) if sort => all.push(e),
             Ok(Some(e)) => {
                 if !orderer.push(e) {
                     return Ok(());
@@ -360,6 +393,7 @@ fn read_zeek_tsv(
             Err(_) => summary.bad_lines += 1,
         }
     }
+    push_sorted(all, orderer);
     Ok(())
 }
 

@@ -98,7 +98,7 @@ fn fixtures_give_the_expected_incidents() {
     for input in summary["inputs"].as_array().unwrap() {
         assert!(input["events"].as_u64().unwrap() > 0, "{input}");
         assert_eq!(input["errors"], json!([]), "{input}");
-        assert_eq!(input["out_of_order_dropped"], 0, "{input}");
+        assert_eq!(input["out_of_order"], 0, "{input}");
     }
     assert_eq!(summary["detector"]["late"], 0);
 }

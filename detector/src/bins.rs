@@ -12,17 +12,59 @@ use crate::sketch::{hash64, hash_pair, mix64, Distinct, HashedEntropy};
 use crate::stats::string_entropy_bits;
 use crate::table::{BoundedMap, Weighted};
 
-/// Up to three event ids per entity, kept as evidence.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Samples(pub Vec<Box<str>>);
+/// Up to three event ids per entity, kept as evidence. Held inline (ids of up to 32
+/// bytes; ncsoc's own are 26), so tracking a new entity allocates nothing for them.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(from = "Vec<String>", into = "Vec<String>")]
+pub struct Samples {
+    n: u8,
+    len: [u8; Samples::MAX],
+    ids: [[u8; Samples::ID_MAX]; Samples::MAX],
+}
 
 impl Samples {
     pub const MAX: usize = 3;
+    pub const ID_MAX: usize = 32;
+
     #[inline]
     pub fn offer(&mut self, id: &str) {
-        if self.0.len() < Self::MAX && !id.is_empty() {
-            self.0.push(id.into());
+        let i = usize::from(self.n);
+        if i < Self::MAX && !id.is_empty() && id.len() <= Self::ID_MAX {
+            self.ids[i][..id.len()].copy_from_slice(id.as_bytes());
+            self.len[i] = id.len() as u8;
+            self.n += 1;
         }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..usize::from(self.n))
+            .filter_map(|i| std::str::from_utf8(&self.ids[i][..usize::from(self.len[i])]).ok())
+    }
+}
+
+impl std::fmt::Debug for Samples {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl From<Vec<String>> for Samples {
+    fn from(v: Vec<String>) -> Self {
+        let mut s = Samples::default();
+        for id in &v {
+            s.offer(id);
+        }
+        s
+    }
+}
+
+impl From<Samples> for Vec<String> {
+    fn from(s: Samples) -> Self {
+        s.iter().map(str::to_string).collect()
     }
 }
 
@@ -64,8 +106,10 @@ pub struct DstStat {
     pub packets: u64,
     pub bytes: u64,
     pub syn_only: u64,
-    /// UDP records from the source ports of amplification services.
+    /// UDP records from the source ports of amplification services, from outside the
+    /// sector, and how many sources sent them.
     pub reflected: u64,
+    pub reflectors: Distinct,
     pub srcs: Distinct,
     pub top_port: u16,
     pub samples: Samples,
@@ -242,7 +286,7 @@ impl Bin {
                 s.dsts.insert_hash(h_dst);
                 s.ports.insert_hash(mix64(u64::from(o.dport)));
                 s.last_dst = o.dst;
-                if failed || s.samples.0.is_empty() {
+                if failed || s.samples.is_empty() {
                     s.samples.offer(o.id);
                 }
             }
@@ -253,7 +297,10 @@ impl Bin {
                 d.packets += o.packets;
                 d.bytes += o.bytes;
                 d.syn_only += u64::from(o.is_syn_only());
-                d.reflected += u64::from(o.is_reflection());
+                if !src_in && o.is_reflection() {
+                    d.reflected += 1;
+                    d.reflectors.insert_hash(h_src);
+                }
                 d.srcs.insert_hash(h_src);
                 d.top_port = o.dport;
                 d.samples.offer(o.id);

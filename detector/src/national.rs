@@ -135,7 +135,7 @@ impl National {
             .observed(observed)
             .threshold(f64::from(threshold))
             .window(window)
-            .samples(&p.samples.0)
+            .samples(&p.samples)
             .build();
             let (kind_out, key, title, attack): (_, _, _, &'static [&'static str]) = match kind {
                 ProbeKind::Scan => (

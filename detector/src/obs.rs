@@ -108,6 +108,7 @@ pub const ICMP: u8 = 1;
 pub const FIN: u8 = 0x01;
 pub const SYN: u8 = 0x02;
 pub const RST: u8 = 0x04;
+pub const PSH: u8 = 0x08;
 pub const ACK: u8 = 0x10;
 
 /// One observation: a flow, or an event that names a connection, a DNS question or an
@@ -206,8 +207,14 @@ impl<'a> Obs<'a> {
             return false;
         }
         if self.flags != 0 {
+            // A SYN never answered; or, in a record of both directions, a SYN answered by
+            // a reset with no data either way (a refused port, perhaps retried).
             self.flags & SYN != 0
-                && (self.flags & ACK == 0 || (self.flags & RST != 0 && self.packets <= 3))
+                && (self.flags & ACK == 0
+                    || (self.flags & RST != 0
+                        && self.flags & (FIN | PSH) == 0
+                        && self.packets <= 6
+                        && self.bytes <= 120 * self.packets.max(1)))
         } else {
             self.packets <= 2 && self.bytes <= 120
         }

@@ -452,7 +452,7 @@ impl SectorState {
         }
         b.reported_ms = o.ts_ms;
         let (src, dst, port, count, first_ms) = (b.src, b.dst, b.port, b.count, b.first_ms);
-        let samples = b.samples.0.clone();
+        let samples = b.samples.clone();
         let evidence = EvidenceBuilder::new(
             o.ts_ms,
             &self.name,
@@ -593,7 +593,7 @@ impl SectorState {
             .observed(observed)
             .threshold(f64::from(threshold))
             .window(window)
-            .samples(&s.samples.0)
+            .samples(&s.samples)
             .build();
             let signal = Signal {
                 kind: IncidentKind::PortScan,
@@ -717,7 +717,7 @@ impl SectorState {
             .observed(p.attempts as f64)
             .threshold(t as f64)
             .window(window)
-            .samples(&p.samples.0)
+            .samples(&p.samples)
             .build();
             let mut entities = vec![ip_entity(p.src, "attacker")];
             if p.dst != 0 {
@@ -799,7 +799,7 @@ impl SectorState {
             .observed(q)
             .threshold(t as f64)
             .window(window)
-            .samples(&d.samples.0)
+            .samples(&d.samples)
             .build();
             out.push(Signal {
                 kind: IncidentKind::DnsTunnel,
@@ -875,7 +875,7 @@ impl SectorState {
             .observed(u.bytes_out as f64)
             .threshold(c.bytes_per_slow_bin as f64)
             .window(window)
-            .samples(&u.samples.0)
+            .samples(&u.samples)
             .build();
             out.push(Signal {
                 kind: IncidentKind::Exfiltration,
@@ -925,7 +925,8 @@ impl SectorState {
                 continue;
             }
             let syn = d.syn_only >= c.syn_per_bin;
-            let reflected = d.reflected >= c.reflected_per_bin;
+            let reflected = d.reflected >= c.reflected_per_bin
+                && d.reflectors.estimate() >= f64::from(c.min_sources);
             let volume_t = usual.map_or(c.packets_per_bin as f64, |u| {
                 (u * c.over_usual_top).max(c.packets_per_bin as f64)
             });
@@ -967,7 +968,7 @@ impl SectorState {
             .threshold(threshold)
             .baseline(usual)
             .window(window)
-            .samples(&d.samples.0)
+            .samples(&d.samples)
             .build();
             out.push(Signal {
                 kind: IncidentKind::Ddos,

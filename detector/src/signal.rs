@@ -88,8 +88,8 @@ impl EvidenceBuilder {
         self.0.window_secs = Some(secs);
         self
     }
-    pub fn samples(mut self, ids: &[Box<str>]) -> Self {
-        self.0.sample_event_ids = ids.iter().map(|s| s.to_string()).collect();
+    pub fn samples(mut self, ids: &crate::bins::Samples) -> Self {
+        self.0.sample_event_ids = ids.iter().map(str::to_string).collect();
         self
     }
     pub fn build(self) -> Evidence {

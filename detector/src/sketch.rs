@@ -363,7 +363,7 @@ impl From<DistinctInner> for Distinct {
             },
             DistinctInner::Exact(v) => {
                 let mut d = Distinct::new();
-                for h in v {
+                for &h in v.iter() {
                     d.insert_hash(h);
                 }
                 d
@@ -374,8 +374,80 @@ impl From<DistinctInner> for Distinct {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum DistinctInner {
-    Exact(Vec<u64>),
+    Exact(ExactSet),
     Hll(Hll),
+}
+
+/// The exact values of a small [`Distinct`]: the first four inline (most entities see
+/// one or two destinations or ports, and then tracking them allocates nothing), then on
+/// the heap up to [`Distinct::EXACT_MAX`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Vec<u64>", into = "Vec<u64>")]
+enum ExactSet {
+    Inline { n: u8, v: [u64; 4] },
+    Heap(Vec<u64>),
+}
+
+impl ExactSet {
+    fn new() -> Self {
+        ExactSet::Inline { n: 0, v: [0; 4] }
+    }
+    fn as_slice(&self) -> &[u64] {
+        match self {
+            ExactSet::Inline { n, v } => &v[..usize::from(*n)],
+            ExactSet::Heap(v) => v,
+        }
+    }
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+    fn contains(&self, h: &u64) -> bool {
+        self.as_slice().contains(h)
+    }
+    fn iter(&self) -> std::slice::Iter<'_, u64> {
+        self.as_slice().iter()
+    }
+    fn push(&mut self, h: u64) {
+        match self {
+            ExactSet::Inline { n, v } if usize::from(*n) < v.len() => {
+                v[usize::from(*n)] = h;
+                *n += 1;
+            }
+            ExactSet::Inline { v, .. } => {
+                let mut heap = Vec::with_capacity(Distinct::EXACT_MAX);
+                heap.extend_from_slice(v);
+                heap.push(h);
+                *self = ExactSet::Heap(heap);
+            }
+            ExactSet::Heap(v) => v.push(h),
+        }
+    }
+    fn heap_bytes(&self) -> usize {
+        match self {
+            ExactSet::Inline { .. } => 0,
+            ExactSet::Heap(v) => v.capacity() * std::mem::size_of::<u64>(),
+        }
+    }
+}
+
+impl From<Vec<u64>> for ExactSet {
+    fn from(v: Vec<u64>) -> Self {
+        let mut s = ExactSet::new();
+        // A damaged checkpoint may hold more than EXACT_MAX: `Distinct` re-inserts them
+        // and so turns them into a HyperLogLog.
+        for h in v.into_iter().take(1 << 16) {
+            if !s.as_slice().contains(&h) {
+                s.push(h);
+            }
+        }
+        s
+    }
+}
+
+impl From<ExactSet> for Vec<u64> {
+    fn from(s: ExactSet) -> Self {
+        s.as_slice().to_vec()
+    }
 }
 
 impl Default for Distinct {
@@ -393,7 +465,7 @@ impl Distinct {
     /// An empty counter; allocates nothing until the first insert.
     pub fn new() -> Self {
         Distinct {
-            inner: DistinctInner::Exact(Vec::new()),
+            inner: DistinctInner::Exact(ExactSet::new()),
         }
     }
 
@@ -407,11 +479,6 @@ impl Distinct {
                     return false;
                 }
                 if v.len() < Self::EXACT_MAX {
-                    if v.capacity() == v.len() {
-                        // Grow 4 → 8 → 16, never past EXACT_MAX.
-                        let want = (v.len() * 2).clamp(4, Self::EXACT_MAX);
-                        v.reserve_exact(want - v.len());
-                    }
                     v.push(h);
                     return true;
                 }
@@ -447,7 +514,7 @@ impl Distinct {
     pub fn merge(&mut self, other: &Distinct) {
         match &other.inner {
             DistinctInner::Exact(v) => {
-                for &h in v {
+                for &h in v.iter() {
                     self.insert_hash(h);
                 }
             }
@@ -466,13 +533,13 @@ impl Distinct {
 
     /// Forgets everything (and returns to exact mode, freeing the HLL).
     pub fn clear(&mut self) {
-        self.inner = DistinctInner::Exact(Vec::new());
+        self.inner = DistinctInner::Exact(ExactSet::new());
     }
 
     /// Bytes owned on the heap.
     pub fn heap_bytes(&self) -> usize {
         match &self.inner {
-            DistinctInner::Exact(v) => v.capacity() * std::mem::size_of::<u64>(),
+            DistinctInner::Exact(v) => v.heap_bytes(),
             DistinctInner::Hll(h) => h.heap_bytes(),
         }
     }
