@@ -220,7 +220,7 @@ impl Default for BeaconConfig {
             min_intervals: 10,
             min_period_secs: 5.0,
             max_period_secs: 7_200.0,
-            max_jitter: 0.3,
+            max_jitter: 0.2,
             max_popularity: 3,
         }
     }
