@@ -59,26 +59,7 @@ pub fn run(files: &[PathBuf], sector: &str, source: &str, metering: bool) -> any
                 continue;
             };
             let received = pkt.ts.unwrap_or(Timestamp(0));
-            let is_export = match (d.src, d.dst_port, d.protocol) {
-                (Some(src), Some(_), UDP) => {
-                    flows.clear();
-                    counters.clear();
-                    let learned = decoder.stats().templates_learned;
-                    decode_export(
-                        &mut decoder,
-                        src,
-                        d.payload,
-                        received,
-                        &mut flows,
-                        &mut counters,
-                    )
-                    .is_ok()
-                        && (!flows.is_empty()
-                            || !counters.is_empty()
-                            || decoder.stats().templates_learned > learned)
-                }
-                _ => false,
-            };
+            let is_export = try_export(&mut decoder, &d, received, &mut flows, &mut counters);
             if !is_export {
                 not_exports += 1;
                 if let Some(m) = meter.as_mut() {
@@ -127,6 +108,28 @@ pub fn run(files: &[PathBuf], sector: &str, source: &str, metering: bool) -> any
     });
     eprintln!("{summary}");
     Ok(())
+}
+
+/// Reads a decoded UDP packet as a flow export into `flows` and `counters` (cleared
+/// first). True when it was one: it gave flows or counter samples, or taught the decoder a
+/// template. Shared by `ncsoc flows` and `ncsoc replay`.
+pub(crate) fn try_export(
+    decoder: &mut NetflowDecoder,
+    d: &packet::Decoded<'_>,
+    received: Timestamp,
+    flows: &mut Vec<ncsoc_parsers::flow::Flow>,
+    counters: &mut Vec<ncsoc_parsers::sflow::CounterSample>,
+) -> bool {
+    let (Some(src), Some(_), UDP) = (d.src, d.dst_port, d.protocol) else {
+        return false;
+    };
+    flows.clear();
+    counters.clear();
+    let learned = decoder.stats().templates_learned;
+    decode_export(decoder, src, d.payload, received, flows, counters).is_ok()
+        && (!flows.is_empty()
+            || !counters.is_empty()
+            || decoder.stats().templates_learned > learned)
 }
 
 fn write_metered(

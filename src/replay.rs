@@ -20,9 +20,10 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::time::Instant;
 
 use anyhow::{bail, Context as _};
+use ncsoc_detector::correlate::LatestIncidents;
 use ncsoc_detector::{Detector, DetectorConfig};
 use ncsoc_model::{Event, Incident, Timestamp};
-use ncsoc_parsers::flow::{decode_export, to_event, EventContext};
+use ncsoc_parsers::flow::{to_event, EventContext};
 use ncsoc_parsers::json::TsvReader;
 use ncsoc_parsers::meter::{self, Meter, MeterConfig};
 use ncsoc_parsers::netflow::NetflowDecoder;
@@ -269,24 +270,8 @@ fn read_pcap(
             continue;
         };
         let received = pkt.ts.unwrap_or(Timestamp(0));
-        let mut is_export = false;
-        if let (Some(src), Some(_), 17) = (d.src, d.dst_port, d.protocol) {
-            flows.clear();
-            counters.clear();
-            let learned = decoder.stats().templates_learned;
-            is_export = decode_export(
-                &mut decoder,
-                src,
-                d.payload,
-                received,
-                &mut flows,
-                &mut counters,
-            )
-            .is_ok()
-                && (!flows.is_empty()
-                    || !counters.is_empty()
-                    || decoder.stats().templates_learned > learned);
-        }
+        let is_export =
+            crate::flows::try_export(&mut decoder, &d, received, &mut flows, &mut counters);
         if is_export {
             for f in &flows {
                 if !orderer.push(to_event(f, &ctx)) {
@@ -317,18 +302,22 @@ fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
 }
 
+fn context_of(input: &Input) -> Context {
+    Context {
+        sector: input.sector.clone(),
+        source: source_of(&input.path),
+        now: Timestamp::now(),
+        default_offset_secs: 0,
+    }
+}
+
 fn read_lines(
     data: &[u8],
     input: &Input,
     orderer: &mut Orderer,
     summary: &mut InputSummary,
 ) -> anyhow::Result<()> {
-    let ctx = Context {
-        sector: input.sector.clone(),
-        source: source_of(&input.path),
-        now: Timestamp::now(),
-        default_offset_secs: 0,
-    };
+    let ctx = context_of(input);
     // Logs are not always written in event time (Suricata writes a flow record, stamped
     // with the flow's start, when the flow ends — for the longest flows, at the end of the
     // capture). A file of up to SORT_LIMIT bytes is sorted whole (stable, so equal times
@@ -368,12 +357,7 @@ fn read_zeek_tsv(
     orderer: &mut Orderer,
     summary: &mut InputSummary,
 ) -> anyhow::Result<()> {
-    let ctx = Context {
-        sector: input.sector.clone(),
-        source: source_of(&input.path),
-        now: Timestamp::now(),
-        default_offset_secs: 0,
-    };
+    let ctx = context_of(input);
     let name = input
         .path
         .file_name()
@@ -484,7 +468,7 @@ pub fn run(
     let mut last_progress = Instant::now();
     let mut records = 0u64;
     let mut last_ts;
-    let mut latest: Vec<Incident> = Vec::new();
+    let mut latest = LatestIncidents::default();
     while let Some(e) = merge.next() {
         records += 1;
         last_ts = e.timestamp;
@@ -497,7 +481,7 @@ pub fn run(
                     writeln!(out, "{}", serde_json::to_string(inc)?)?;
                 }
             }
-            merge_latest(&mut latest, changed);
+            latest.absorb(changed);
         }
         if progress && records.is_multiple_of(4096) && last_progress.elapsed().as_millis() >= 250 {
             last_progress = Instant::now();
@@ -512,11 +496,11 @@ pub fn run(
         }
     }
     detector.flush();
-    merge_latest(&mut latest, detector.take_changed());
+    latest.absorb(detector.take_changed());
     for t in threads {
         let _ = t.join();
     }
-    latest.sort_by(|a, b| (a.first_seen, &a.id).cmp(&(b.first_seen, &b.id)));
+    let latest = latest.into_sorted();
     if !opts.updates {
         for inc in &latest {
             writeln!(out, "{}", serde_json::to_string(inc)?)?;
@@ -535,13 +519,4 @@ pub fn run(
     });
     eprintln!("{summary}");
     Ok(latest)
-}
-
-fn merge_latest(latest: &mut Vec<Incident>, changed: Vec<Incident>) {
-    for inc in changed {
-        match latest.iter_mut().find(|x| x.id == inc.id) {
-            Some(x) => *x = inc,
-            None => latest.push(inc),
-        }
-    }
 }

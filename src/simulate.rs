@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use ncsoc_detector::correlate::LatestIncidents;
 use ncsoc_detector::sim::{score, SimConfig, Simulator};
 use ncsoc_detector::{Detector, DetectorConfig};
-use ncsoc_model::Incident;
 
 pub struct Options {
     pub seed: u64,
@@ -49,8 +49,7 @@ pub fn run(o: Options) -> anyhow::Result<()> {
         None => None,
     };
     let mut detector = Detector::new(o.detector).map_err(anyhow::Error::msg)?;
-    let mut latest: Vec<Incident> = Vec::new();
-    let mut index = std::collections::HashMap::new();
+    let mut latest = LatestIncidents::default();
     let started = Instant::now();
     let mut in_detector = Duration::ZERO;
     let mut n = 0u64;
@@ -63,7 +62,7 @@ pub fn run(o: Options) -> anyhow::Result<()> {
         }
         let t = Instant::now();
         detector.observe(&e);
-        let changed = detector.take_changed();
+        latest.absorb(detector.take_changed());
         in_detector += t.elapsed();
         if let Some(sector) = &o.trace {
             if let Some(s) = detector
@@ -77,30 +76,13 @@ pub fn run(o: Options) -> anyhow::Result<()> {
                 }
             }
         }
-        for inc in changed {
-            match index.get(&inc.id) {
-                Some(&i) => latest[i] = inc,
-                None => {
-                    index.insert(inc.id.clone(), latest.len());
-                    latest.push(inc);
-                }
-            }
-        }
     }
     detector.flush();
-    for inc in detector.take_changed() {
-        match index.get(&inc.id) {
-            Some(&i) => latest[i] = inc,
-            None => {
-                index.insert(inc.id.clone(), latest.len());
-                latest.push(inc);
-            }
-        }
-    }
+    latest.absorb(detector.take_changed());
     if let Some(mut w) = events_out {
         w.flush()?;
     }
-    latest.sort_by(|a, b| (a.first_seen, &a.id).cmp(&(b.first_seen, &b.id)));
+    let latest = latest.into_sorted();
     if let Some(p) = &o.incidents {
         let mut w = BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,

@@ -263,6 +263,43 @@ fn fold(o: &mut Open, s: &Signal) {
     };
 }
 
+/// The latest version of each incident seen in [`Detector::take_changed`](crate::Detector)
+/// batches: what `ncsoc replay` and `ncsoc simulate` print at the end.
+#[derive(Debug, Default)]
+pub struct LatestIncidents {
+    index: FastMap<String, usize>,
+    list: Vec<Incident>,
+}
+
+impl LatestIncidents {
+    pub fn absorb(&mut self, changed: Vec<Incident>) {
+        for inc in changed {
+            match self.index.get(&inc.id) {
+                Some(&i) => self.list[i] = inc,
+                None => {
+                    self.index.insert(inc.id.clone(), self.list.len());
+                    self.list.push(inc);
+                }
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// All of them, in order of first signal (then id).
+    pub fn into_sorted(self) -> Vec<Incident> {
+        let mut v = self.list;
+        v.sort_by(|a, b| (a.first_seen, &a.id).cmp(&(b.first_seen, &b.id)));
+        v
+    }
+}
+
 pub fn severity(score: u8) -> Severity {
     match score {
         85.. => Severity::Critical,
