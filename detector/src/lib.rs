@@ -77,9 +77,20 @@ pub struct Detector {
     national: National,
     correlator: Correlator,
     stats: DetectorStats,
+    /// The latest event time seen in any sector, and the last fast-bin boundary at which
+    /// quiet sectors were moved on.
+    #[serde(default)]
+    global_max_ms: i64,
+    #[serde(default)]
+    idle_checked_bin: i64,
     #[serde(skip)]
     signals: Vec<Signal>,
 }
+
+/// A sector whose feed has gone quiet (no record between two checks, one per fast bin of
+/// the others' event time) and is this far behind the others has its bins closed anyway,
+/// so its last findings are not held back until it speaks again.
+const IDLE_SECTOR_MS: i64 = 10 * 60_000;
 
 /// Sectors the national bitmask and the sector table can hold.
 pub const MAX_SECTORS: usize = 4096;
@@ -96,6 +107,8 @@ impl Detector {
             sector_index: FastMap::default(),
             sector_names: Vec::new(),
             stats: DetectorStats::default(),
+            global_max_ms: i64::MIN,
+            idle_checked_bin: i64::MIN,
             signals: Vec::new(),
         })
     }
@@ -169,6 +182,23 @@ impl Detector {
         let late_before = self.sectors[i].late;
         self.sectors[i].observe(&ctx, o, &mut self.signals);
         self.stats.late += self.sectors[i].late - late_before;
+        // Quiet sectors move on with the others' event time (checked once per fast bin).
+        if o.ts_ms > self.global_max_ms {
+            self.global_max_ms = o.ts_ms;
+            let bin = o.ts_ms.div_euclid(i64::from(self.config.bin_secs) * 1000);
+            if bin != self.idle_checked_bin {
+                self.idle_checked_bin = bin;
+                let horizon = o.ts_ms - IDLE_SECTOR_MS;
+                for s in &mut self.sectors {
+                    // Quiet: nothing new since the last check. A feed that is merely
+                    // delayed keeps moving and keeps its own watermark.
+                    if s.max_ms == s.max_at_idle_check && s.max_ms < horizon {
+                        s.close_until(&ctx, horizon, &mut self.signals);
+                    }
+                    s.max_at_idle_check = s.max_ms;
+                }
+            }
+        }
         // The national view: external sources probing or guessing into sectors.
         if o.dst != 0 && !ctx.is_internal(o.src) && ctx.is_internal(o.dst) {
             let kind = if o.is_flow && o.is_failed_tcp() {

@@ -198,6 +198,9 @@ pub struct SectorState {
     /// Internal scanners learned during warm-up: their internal sweeps are routine.
     pub learned_scanners: FastMap<Addr, u32>,
     pub late: u64,
+    /// `max_ms` at the detector's last quiet-sector check.
+    #[serde(default)]
+    pub max_at_idle_check: i64,
     pub snapshot: SectorSnapshot,
 }
 
@@ -244,6 +247,7 @@ impl SectorState {
             popular_day: i64::MIN,
             learned_scanners: FastMap::default(),
             late: 0,
+            max_at_idle_check: i64::MIN,
             snapshot: SectorSnapshot {
                 sector: name.to_string(),
                 ..Default::default()

@@ -721,6 +721,54 @@ fn memory_is_bounded_by_configuration_not_by_traffic() {
 }
 
 #[test]
+fn a_sector_that_goes_quiet_still_gets_its_findings() {
+    // Energy is scanned, then its feed stops; finance goes on for half an hour.
+    let mut v = Vec::new();
+    for i in 0..40u32 {
+        v.push(flow(Flow {
+            ms: T0 + i64::from(i) * 100,
+            src: "203.0.113.9",
+            dst: &ip(i, [10, 1]),
+            dport: 80,
+            bytes: 60,
+            packets: 1,
+            flags: 0x02,
+            ..Flow::default()
+        }));
+    }
+    v.extend(background("finance", 2, T0, 30, 5));
+    let mut d = Detector::new(DetectorConfig::default()).unwrap();
+    let mut seen = Vec::new();
+    for e in &sorted(v) {
+        d.observe(e);
+        seen.extend(d.take_changed());
+    }
+    // Without flushing: the scan is reported from finance's event time moving on.
+    assert!(
+        seen.iter()
+            .any(|i| i.kind == IncidentKind::PortScan && i.sectors == ["energy"]),
+        "{seen:#?}"
+    );
+}
+
+#[test]
+fn a_delayed_but_active_feed_keeps_its_own_watermark() {
+    // Transport's records arrive 20 minutes behind finance's, steadily: none is late.
+    let mut d = Detector::new(DetectorConfig::default()).unwrap();
+    for m in 0..60i64 {
+        for e in background("finance", 2, T0 + m * 60_000, 1, 5) {
+            d.observe(&e);
+        }
+        if m >= 20 {
+            for e in background("transport", 4, T0 + (m - 20) * 60_000, 1, 5) {
+                d.observe(&e);
+            }
+        }
+    }
+    assert_eq!(d.stats().late, 0);
+}
+
+#[test]
 fn late_records_are_counted_not_used() {
     let mut d = Detector::new(DetectorConfig::default()).unwrap();
     d.observe(&flow(Flow {
