@@ -255,8 +255,10 @@ impl Bin {
         self.reported.clear();
     }
 
-    /// Counts one observation. `full` also feeds the entropy histograms (fast bins).
-    pub fn add(&mut self, o: &Obs<'_>, k: &ObsKeys, full: bool) {
+    /// Counts one observation. `fast` says which tier the bin is: only fast bins keep the
+    /// entropy histograms and the per-destination tallies (floods are judged per minute),
+    /// only slow bins the upload tallies (exfiltration is judged per ten minutes).
+    pub fn add(&mut self, o: &Obs<'_>, k: &ObsKeys, fast: bool) {
         let ObsKeys {
             h_src,
             h_dst,
@@ -268,7 +270,7 @@ impl Bin {
             self.flows += 1;
             self.bytes += o.bytes;
             self.packets += o.packets;
-            if full {
+            if fast {
                 self.src_entropy.add(h_src, 1);
                 self.dst_entropy.add(h_dst, 1);
                 self.port_entropy
@@ -291,7 +293,7 @@ impl Bin {
                 }
             }
 
-            if o.dst != 0 {
+            if fast && o.dst != 0 {
                 let d = self.dests.entry(o.dst, DstStat::default);
                 d.flows += 1;
                 d.packets += o.packets;
@@ -321,7 +323,7 @@ impl Bin {
             }
 
             // Internal ↔ external volume, for exfiltration.
-            if src_in != k.dst_in && o.dst != 0 {
+            if !fast && src_in != k.dst_in && o.dst != 0 {
                 let (inside, outside, h_in, h_out) = if src_in {
                     (o.src, o.dst, h_src, h_dst)
                 } else {
