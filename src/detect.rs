@@ -22,9 +22,11 @@ pub struct DetectorTask {
     pub metrics: Arc<DetectorMetrics>,
 }
 
-#[derive(Default)]
 pub struct DetectorMetrics {
     stats: Mutex<DetectorStats>,
+    /// Wall time from a record's ingest (`event.created`) to the incident change it
+    /// caused being handed to the store, microseconds.
+    incident_latency_us: Mutex<hdrhistogram::Histogram<u64>>,
     open_incidents: std::sync::atomic::AtomicU64,
     incident_writes: std::sync::atomic::AtomicU64,
     incident_write_errors: std::sync::atomic::AtomicU64,
@@ -32,7 +34,32 @@ pub struct DetectorMetrics {
     checkpoint_errors: std::sync::atomic::AtomicU64,
 }
 
+impl Default for DetectorMetrics {
+    fn default() -> Self {
+        Self {
+            stats: Mutex::default(),
+            incident_latency_us: Mutex::new(
+                hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                    .expect("static histogram bounds"),
+            ),
+            open_incidents: Default::default(),
+            incident_writes: Default::default(),
+            incident_write_errors: Default::default(),
+            checkpoints: Default::default(),
+            checkpoint_errors: Default::default(),
+        }
+    }
+}
+
 impl DetectorMetrics {
+    fn record_latency(&self, created: Option<ncsoc_model::Timestamp>) {
+        let Some(created) = created else { return };
+        let us = (ncsoc_model::Timestamp::now().nanos() - created.nanos()).max(0) / 1000;
+        if let Ok(mut h) = self.incident_latency_us.lock() {
+            let _ = h.record(us.clamp(1, 3_600_000_000) as u64);
+        }
+    }
+
     pub fn render(&self, out: &mut String) {
         use std::fmt::Write;
         use std::sync::atomic::Ordering::Relaxed;
@@ -93,6 +120,18 @@ impl DetectorMetrics {
                 out,
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
             );
+        }
+        if let Ok(h) = self.incident_latency_us.lock() {
+            let name = "ncsoc_detector_incident_latency_seconds";
+            let _ = writeln!(out, "# HELP {name} Wall time from ingesting the record that changed an incident to handing the incident to the store.\n# TYPE {name} summary");
+            for q in [0.5, 0.9, 0.99, 0.999] {
+                let _ = writeln!(
+                    out,
+                    "{name}{{quantile=\"{q}\"}} {}",
+                    h.value_at_quantile(q) as f64 / 1e6
+                );
+            }
+            let _ = writeln!(out, "{name}_count {}", h.len());
         }
         let _ = writeln!(
             out,
@@ -167,13 +206,16 @@ pub fn start(
         .spawn(move || {
             use std::sync::atomic::Ordering::Relaxed;
             let mut last_checkpoint = Instant::now();
-            while let Some(batch) = input.blocking_recv() {
+            'input: while let Some(batch) = input.blocking_recv() {
                 for e in &batch {
                     detector.observe(e);
-                }
-                let changed = detector.take_changed();
-                if !changed.is_empty() && incidents_tx.blocking_send(changed).is_err() {
-                    break;
+                    let changed = detector.take_changed();
+                    if !changed.is_empty() {
+                        m.record_latency(e.fields.created);
+                        if incidents_tx.blocking_send(changed).is_err() {
+                            break 'input;
+                        }
+                    }
                 }
                 if let Ok(mut s) = m.stats.lock() {
                     *s = detector.stats().clone();

@@ -96,6 +96,8 @@ exporters = {{ "127.0.0.1" = "finance" }}
         "ncsoc_detector_incident_writes_total",
         1,
     );
+    // The time from ingest to the incident is measured.
+    assert!(metric(server.addr, "ncsoc_detector_incident_latency_seconds_count") >= 1);
     // Every exported flow reaches the detector (loopback UDP at this pace loses none).
     let records = wait_for(&server, "records", "ncsoc_detector_records_total", 460);
     assert_eq!(records, 460);
