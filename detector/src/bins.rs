@@ -278,7 +278,7 @@ impl Bin {
             }
             // Scans are TCP attempts: UDP and ICMP records cannot tell a probe from a
             // one-packet exchange (a resolver's queries) without the reply.
-            if o.is_tcp_attempt() {
+            if fast && o.is_tcp_attempt() {
                 let failed = o.is_failed_tcp();
                 let s = self.sources.entry(o.src, SrcStat::default);
                 s.flows += 1;
@@ -308,7 +308,7 @@ impl Bin {
                 d.samples.offer(o.id);
             }
 
-            if auth_port && o.is_short_session() {
+            if fast && auth_port && o.is_short_session() {
                 let p = self.pairs.entry(
                     hash_pair(hash_pair(h_src, h_dst), u64::from(o.dport)),
                     PairStat::default,
@@ -354,7 +354,7 @@ impl Bin {
                     }
                 }
             }
-        } else if o.auth_failure {
+        } else if fast && o.auth_failure {
             let p = self.pairs.entry(
                 hash_pair(hash_pair(h_src, h_dst), u64::from(o.dport)),
                 PairStat::default,
@@ -369,8 +369,61 @@ impl Bin {
             p.samples.offer(o.id);
         }
 
-        if let Some(name) = o.dns_name {
+        if let Some(name) = o.dns_name.filter(|_| fast) {
             self.add_dns(o, h_src, name);
+        }
+    }
+
+    /// Adds a closed fast bin's per-source, per-pair and DNS tallies to this slow bin:
+    /// the slow tier gets them once per entity and minute instead of once per record.
+    pub fn absorb(&mut self, fast: &Bin) {
+        for (&k, s) in fast.sources.iter() {
+            let t = self.sources.entry(k, SrcStat::default);
+            t.flows += s.flows;
+            t.tcp += s.tcp;
+            t.failed += s.failed;
+            t.tiny += s.tiny;
+            t.dsts.merge(&s.dsts);
+            t.ports.merge(&s.ports);
+            t.last_dst = s.last_dst;
+            for id in s.samples.iter() {
+                t.samples.offer(id);
+            }
+        }
+        for (&k, p) in fast.pairs.iter() {
+            let t = self.pairs.entry(k, PairStat::default);
+            if t.attempts == 0 {
+                t.src = p.src;
+                t.dst = p.dst;
+                t.port = p.port;
+            }
+            t.attempts += p.attempts;
+            t.auth_failures += p.auth_failures;
+            for id in p.samples.iter() {
+                t.samples.offer(id);
+            }
+        }
+        for (&k, d) in fast.dns.iter() {
+            let t = self.dns.entry(k, DnsStat::default);
+            if t.queries == 0 {
+                t.src = d.src;
+                t.domain = d.domain.clone();
+            }
+            t.queries += d.queries;
+            t.name_obs += d.name_obs;
+            t.names.merge(&d.names);
+            t.label_len_sum += d.label_len_sum;
+            t.digest_names += d.digest_names;
+            t.entropy_sum += d.entropy_sum;
+            for id in d.samples.iter() {
+                t.samples.offer(id);
+            }
+        }
+        for (&k, p) in fast.dns_domains.iter() {
+            self.dns_domains
+                .entry(k, Default::default)
+                .sources
+                .merge(&p.sources);
         }
     }
 

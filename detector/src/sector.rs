@@ -335,6 +335,15 @@ impl SectorState {
             }
             let bin = self.fast.bins.pop_front().expect("front exists");
             self.evaluate(ctx, &bin, false, None, out);
+            let width = self.slow.width_ms;
+            if let Some(slow) = self
+                .slow
+                .bins
+                .iter_mut()
+                .find(|s| s.start_ms <= bin.start_ms && bin.start_ms < s.start_ms + width)
+            {
+                slow.absorb(&bin);
+            }
             self.fast.spare.push(bin);
             closed_fast = true;
         }
