@@ -91,6 +91,7 @@ struct Orderer {
     released_ms: i64,
     batch: Vec<Event>,
     tx: SyncSender<Msg>,
+    /// Records passed on out of order (later than the reorder window).
     dropped: u64,
     events: u64,
 }
@@ -133,13 +134,7 @@ impl Orderer {
         if ms < self.released_ms {
             // Later than the reorder window allows: passed on now, out of order.
             self.dropped += 1;
-            self.events += 1;
-            self.batch.push(e);
-            if self.batch.len() >= BATCH {
-                let b = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
-                return self.tx.send(Msg::Events(b)).is_ok();
-            }
-            return true;
+            return self.emit(e);
         }
         self.seq += 1;
         self.max_ms = self.max_ms.max(ms);
@@ -158,6 +153,12 @@ impl Orderer {
             return true;
         };
         self.released_ms = ms;
+        self.emit(e)
+    }
+
+    /// Adds `e` to the outgoing batch, sending the batch when full; false when the merge
+    /// has gone away.
+    fn emit(&mut self, e: Event) -> bool {
         self.events += 1;
         self.batch.push(e);
         if self.batch.len() >= BATCH {

@@ -68,13 +68,11 @@ impl From<Samples> for Vec<String> {
     }
 }
 
+/// One source's TCP attempts in a bin (scans are judged on TCP only).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SrcStat {
     pub flows: u64,
-    pub tcp: u64,
     pub failed: u64,
-    /// Records that did not look like a conversation (≤ 2 packets), any protocol.
-    pub tiny: u64,
     pub dsts: Distinct,
     pub ports: Distinct,
     pub last_dst: Addr,
@@ -88,15 +86,9 @@ impl Weighted for SrcStat {
 }
 
 impl SrcStat {
-    /// Share of attempts that failed: TCP by flags, other protocols by size.
+    /// Share of the attempts that failed (unanswered or refused).
     pub fn failed_ratio(&self) -> f64 {
-        if self.tcp > 0 {
-            self.failed as f64 / self.tcp as f64
-        } else if self.flows > 0 {
-            self.tiny as f64 / self.flows as f64
-        } else {
-            0.0
-        }
+        self.failed as f64 / self.flows.max(1) as f64
     }
 }
 
@@ -282,9 +274,7 @@ impl Bin {
                 let failed = o.is_failed_tcp();
                 let s = self.sources.entry(o.src, SrcStat::default);
                 s.flows += 1;
-                s.tcp += 1;
                 s.failed += u64::from(failed);
-                s.tiny += u64::from(o.packets <= 2);
                 s.dsts.insert_hash(h_dst);
                 s.ports.insert_hash(mix64(u64::from(o.dport)));
                 s.last_dst = o.dst;
@@ -380,9 +370,7 @@ impl Bin {
         for (&k, s) in fast.sources.iter() {
             let t = self.sources.entry(k, SrcStat::default);
             t.flows += s.flows;
-            t.tcp += s.tcp;
             t.failed += s.failed;
-            t.tiny += s.tiny;
             t.dsts.merge(&s.dsts);
             t.ports.merge(&s.ports);
             t.last_dst = s.last_dst;

@@ -24,17 +24,15 @@ use ncsoc_model::Entity;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tier {
     pub width_ms: i64,
-    pub slow: bool,
     pub bins: VecDeque<Bin>,
     #[serde(skip)]
     spare: Vec<Bin>,
 }
 
 impl Tier {
-    fn new(width_secs: u32, slow: bool) -> Self {
+    fn new(width_secs: u32) -> Self {
         Self {
             width_ms: i64::from(width_secs) * 1000,
-            slow,
             bins: VecDeque::new(),
             spare: Vec::new(),
         }
@@ -222,6 +220,14 @@ impl Ctx<'_> {
     }
 }
 
+fn sector_entity(name: &str) -> Entity {
+    Entity {
+        kind: "sector".into(),
+        value: name.to_string(),
+        role: "affected".into(),
+    }
+}
+
 impl SectorState {
     pub fn new(name: &str, cfg: &DetectorConfig) -> Self {
         let v = &cfg.volume;
@@ -229,8 +235,8 @@ impl SectorState {
             name: name.to_string(),
             first_ms: None,
             max_ms: i64::MIN,
-            fast: Tier::new(cfg.bin_secs, false),
-            slow: Tier::new(cfg.slow_bin_secs, true),
+            fast: Tier::new(cfg.bin_secs),
+            slow: Tier::new(cfg.slow_bin_secs),
             volume: SeasonalBaseline::new(v.slot_secs, v.alpha).with_level_alpha(0.01),
             volume_frozen: SeasonalBaseline::new(v.slot_secs, v.alpha).with_level_alpha(0.01),
             volume_day: i64::MIN,
@@ -669,11 +675,7 @@ impl SectorState {
             .threshold(f64::from(c.outbreak_hosts))
             .window(window)
             .build();
-            let mut entities = vec![Entity {
-                kind: "sector".into(),
-                value: self.name.clone(),
-                role: "affected".into(),
-            }];
+            let mut entities = vec![sector_entity(&self.name)];
             entities.extend(
                 sweeping_hosts
                     .iter()
@@ -1073,11 +1075,7 @@ impl SectorState {
                     at_ms: end_ms,
                     key: format!("volume:{}", self.name),
                     links: Vec::new(),
-                    entities: vec![Entity {
-                        kind: "sector".into(),
-                        value: self.name.clone(),
-                        role: "affected".into(),
-                    }],
+                    entities: vec![sector_entity(&self.name)],
                     title: format!(
                         "Traffic volume anomaly in {}: {:.1}× the usual flows",
                         self.name, ratio
