@@ -21,6 +21,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub intake: IntakeConfig,
     pub detector: DetectorConfig,
+    pub api: ncsoc_api::ApiConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

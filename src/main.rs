@@ -9,7 +9,7 @@ mod simulate;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -319,15 +319,16 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         None
     };
 
-    let state = ncsoc_api::AppState {
-        store: store.clone(),
-        metrics: vec![
-            metrics.clone(),
-            Arc::new(move |out: &mut String| intake_metrics.render(out)),
-            Arc::new(move |out: &mut String| detector_metrics.render(out)),
-        ],
-        started: Instant::now(),
-    };
+    let control = Arc::new(
+        ncsoc_store::ControlStore::open(&cfg.store.data_dir)
+            .context("opening the control store")?,
+    );
+    let mut state = ncsoc_api::AppState::new(store.clone(), control, cfg.api.clone());
+    state.metrics = vec![
+        metrics.clone(),
+        Arc::new(move |out: &mut String| intake_metrics.render(out)),
+        Arc::new(move |out: &mut String| detector_metrics.render(out)),
+    ];
     ncsoc_api::serve(
         cfg.server.listen,
         ncsoc_api::router(state),

@@ -1,6 +1,17 @@
-//! The HTTP surface of `ncsoc serve`: `/healthz` and `/metrics` (Prometheus text format).
-//! The analyst API under `/api/v1`, the live stream and the dashboard mount on the same
-//! router as they arrive.
+//! The HTTP surface of `ncsoc serve`: `/healthz`, `/metrics` (Prometheus text format) and
+//! the analyst API under `/api/v1` (incidents and their workflow, event and flow search,
+//! the live stream, admin endpoints for tokens, webhooks and the audit log), described by
+//! the OpenAPI document at `/api/v1/openapi.json`.
+
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod hub;
+pub mod incidents;
+pub mod openapi;
+pub mod search;
+pub mod stream;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,7 +22,21 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use ncsoc_store::{Store, StoreMetrics};
+use ncsoc_store::{ControlStore, Store, StoreMetrics};
+use utoipa_axum::router::OpenApiRouter;
+
+pub use auth::{Principal, SecurityConfig};
+pub use error::{ApiError, ApiResult};
+pub use hub::IncidentHub;
+pub use webhooks::WebhooksConfig;
+
+/// `[api]` in `ncsoc.toml`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    pub security: SecurityConfig,
+    pub webhooks: WebhooksConfig,
+}
 
 /// Anything that can append Prometheus text to `/metrics`.
 pub trait RenderMetrics: Send + Sync {
@@ -35,14 +60,46 @@ impl RenderMetrics for StoreMetrics {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    pub control: Arc<ControlStore>,
+    pub hub: Arc<IncidentHub>,
+    pub config: Arc<ApiConfig>,
     pub metrics: Vec<Arc<dyn RenderMetrics>>,
     pub started: Instant,
 }
 
+impl AppState {
+    /// State with no extra metrics renderers; `metrics` can be pushed to afterwards.
+    pub fn new(store: Arc<dyn Store>, control: Arc<ControlStore>, config: ApiConfig) -> Self {
+        let hub = IncidentHub::new(store.clone(), control.clone());
+        Self {
+            store,
+            control,
+            hub,
+            config: Arc::new(config),
+            metrics: Vec::new(),
+            started: Instant::now(),
+        }
+    }
+}
+
+/// The analyst API under `/api/v1`, with its OpenAPI description collected from the
+/// handlers' annotations.
+pub fn api_v1() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .merge(incidents::routes())
+        .merge(stream::routes())
+        .merge(search::routes())
+        .merge(admin::routes())
+        .merge(webhooks::routes())
+}
+
 pub fn router(state: AppState) -> Router {
+    let (v1, doc) = api_v1().split_for_parts();
+    let v1 = v1.merge(openapi::routes(doc));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .nest("/api/v1", v1)
         .with_state(state)
 }
 

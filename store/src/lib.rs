@@ -10,6 +10,7 @@
 pub mod clickhouse;
 mod codec;
 pub mod config;
+pub mod control;
 pub mod metrics;
 pub mod row;
 pub mod spool;
@@ -25,6 +26,7 @@ use async_trait::async_trait;
 use ncsoc_model::{DeadLetter, Event, Incident, Indicator, Timestamp};
 
 pub use config::{Backend, StoreConfig};
+pub use control::ControlStore;
 pub use metrics::StoreMetrics;
 pub use writer::{Writer, WriterHandle};
 
