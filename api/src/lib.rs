@@ -5,9 +5,11 @@
 
 pub mod admin;
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod hub;
 pub mod incidents;
+pub mod intake_stats;
 pub mod openapi;
 pub mod search;
 pub mod stream;
@@ -91,6 +93,7 @@ pub fn api_v1() -> OpenApiRouter<AppState> {
         .merge(search::routes())
         .merge(admin::routes())
         .merge(webhooks::routes())
+        .merge(intake_stats::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -100,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .nest("/api/v1", v1)
+        .merge(dashboard::routes())
         .with_state(state)
 }
 
