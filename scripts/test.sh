@@ -20,8 +20,17 @@ command -v pkg-config >/dev/null || extra+=(pkg-config)
 command -v logger >/dev/null || extra+=(bsdutils)
 command -v openssl >/dev/null || extra+=(openssl)
 command -v gzip >/dev/null || extra+=(gzip)
+command -v python3 >/dev/null || extra+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || extra+=(python3-venv)
 "$clickhouse" install ${extra[@]+"${extra[@]}"}
 command -v cargo >/dev/null || { echo "cargo not found; install Rust from https://rustup.rs" >&2; exit 1; }
+
+section "Python test tools (schemathesis, openapi-spec-validator)"
+venv=${NCSOC_TEST_VENV:-$(pwd)/.venv-test}
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+export NCSOC_SCHEMATHESIS=$venv/bin/st
+export NCSOC_OPENAPI_VALIDATOR=$venv/bin/python
 
 section "ClickHouse"
 trap '"$clickhouse" stop || true' EXIT

@@ -1,8 +1,10 @@
 //! The OpenAPI 3.1 document, collected from the handlers' `#[utoipa::path]` annotations,
 //! served at `/api/v1/openapi.json`.
 
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi;
 
@@ -36,13 +38,52 @@ pub fn base() -> OpenApi {
     doc
 }
 
+/// `/openapi.json` and the docs page rendered from it at `/docs` (no authentication: the
+/// description holds no data, and clients need it before they have a token).
 pub fn routes(doc: OpenApi) -> Router<AppState> {
-    let doc = std::sync::Arc::new(doc);
-    Router::new().route(
-        "/openapi.json",
-        get(move || {
-            let doc = doc.clone();
-            async move { Json(doc.as_ref().clone()) }
-        }),
+    let json = match doc.to_json() {
+        Ok(j) => axum::body::Bytes::from(j),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render the OpenAPI document");
+            axum::body::Bytes::from_static(b"{}")
+        }
+    };
+    Router::new()
+        .route(
+            "/openapi.json",
+            get(move || {
+                let json = json.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], json) }
+            }),
+        )
+        .route(
+            "/docs",
+            get(|| async { asset("text/html; charset=utf-8", DOCS_HTML) }),
+        )
+        .route(
+            "/docs/docs.js",
+            get(|| async { asset("text/javascript; charset=utf-8", DOCS_JS) }),
+        )
+        .route(
+            "/docs/docs.css",
+            get(|| async { asset("text/css; charset=utf-8", DOCS_CSS) }),
+        )
+}
+
+const DOCS_HTML: &str = include_str!("../assets/docs/index.html");
+const DOCS_JS: &str = include_str!("../assets/docs/docs.js");
+const DOCS_CSS: &str = include_str!("../assets/docs/docs.css");
+
+fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; frame-ancestors 'none'",
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
     )
 }

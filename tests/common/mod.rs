@@ -40,6 +40,10 @@ pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
+    /// What the server has logged so far: stderr is drained by a thread, so a chatty
+    /// server never blocks on a full pipe.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    drain: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -63,8 +67,26 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("start ncsoc serve");
-        let server = Self { child, addr };
+        let mut child = cmd.spawn().expect("start ncsoc serve");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let sink = log.clone();
+        let drain = std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                sink.lock().unwrap().push_str(&text);
+            }
+        });
+        let server = Self {
+            child,
+            addr,
+            log,
+            drain: Some(drain),
+        };
         let start = Instant::now();
         while get(addr, "/healthz").is_err() {
             assert!(
@@ -86,14 +108,10 @@ impl Server {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                let mut log = String::new();
-                self.child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut log)
-                    .unwrap();
-                return (status, log);
+                if let Some(d) = self.drain.take() {
+                    let _ = d.join();
+                }
+                return (status, self.log());
             }
             assert!(
                 start.elapsed() < Duration::from_secs(20),
@@ -101,6 +119,13 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+impl Server {
+    /// What the server has logged up to now.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 }
 
