@@ -5,6 +5,12 @@
 import { s } from './dom.js';
 import { shortTime, num, compact, time } from './format.js';
 
+/** The width to draw at: the container's, so text keeps its CSS size. */
+export function widthOf(el, fallback) {
+  const w = el && el.clientWidth;
+  return w && w > 100 ? Math.floor(w) : fallback;
+}
+
 const HOUR = 3600 * 1000;
 
 /** The colour band of an anomaly score (0-100), matching the severities. */
@@ -27,11 +33,10 @@ function ticks(min, max, count) {
  * rows: sector names; start: ms of the first column; cols: number of hour columns;
  * cell(row, col) → {score, count} or null.
  */
-export function heatmap({ rows, start, cols, cell, label }) {
-  const left = 110;
-  const top = 8;
-  const rowH = 26;
-  const width = 860;
+export function heatmap({ rows, start, cols, cell, label, width = 600 }) {
+  const left = 84;
+  const top = 4;
+  const rowH = 24;
   const cw = (width - left - 8) / cols;
   const height = top + rows.length * rowH + 26;
   const svg = s('svg', {
@@ -59,9 +64,10 @@ export function heatmap({ rows, start, cols, cell, label }) {
     }
   });
   const axisY = top + rows.length * rowH + 16;
-  const every = cols > 12 ? 3 : 1;
-  for (let ci = 0; ci < cols; ci += every) {
-    svg.append(s('text', { x: left + ci * cw, y: axisY, class: 'axis-label' }, shortTime(start + ci * HOUR)));
+  const every = cw < 30 ? 3 : 1;
+  for (let ci = 0; ci <= cols; ci += every) {
+    const anchor = ci === 0 ? 'start' : ci === cols ? 'end' : 'middle';
+    svg.append(s('text', { x: left + ci * cw, y: axisY, class: 'axis-label', 'text-anchor': anchor }, shortTime(start + ci * HOUR)));
   }
   return svg;
 }
@@ -70,10 +76,9 @@ export function heatmap({ rows, start, cols, cell, label }) {
  * Observed values against the expected band.
  * points: [{t (ms), v (observed), lo, hi, expected}] — lo/hi/expected may be null.
  */
-export function bandChart({ points, label, unit = 'records' }) {
-  const width = 420;
-  const height = 150;
-  const pad = { l: 44, r: 8, t: 8, b: 20 };
+export function bandChart({ points, label, unit = 'records', width = 420 }) {
+  const height = 130;
+  const pad = { l: 40, r: 6, t: 6, b: 18 };
   const svg = s('svg', {
     viewBox: `0 0 ${width} ${height}`, class: 'chart band', role: 'img', 'aria-label': label,
     preserveAspectRatio: 'xMinYMin meet',
@@ -89,9 +94,10 @@ export function bandChart({ points, label, unit = 'records' }) {
     svg.append(s('line', { x1: pad.l, x2: width - pad.r, y1: y(tv), y2: y(tv), class: 'grid' }));
     svg.append(s('text', { x: pad.l - 4, y: y(tv) + 4, class: 'axis-label', 'text-anchor': 'end' }, compact(tv)));
   }
-  for (const tt of ticks(t0, t1, 3)) {
-    svg.append(s('text', { x: x(tt), y: height - 4, class: 'axis-label', 'text-anchor': 'middle' }, shortTime(tt)));
-  }
+  ticks(t0, t1, 3).forEach((tt, i, all) => {
+    const anchor = i === 0 ? 'start' : i === all.length - 1 ? 'end' : 'middle';
+    svg.append(s('text', { x: x(tt), y: height - 4, class: 'axis-label', 'text-anchor': anchor }, shortTime(tt)));
+  });
 
   const banded = points.filter((p) => p.lo !== null && p.lo !== undefined && p.hi !== null && p.hi !== undefined);
   if (banded.length) {
@@ -125,9 +131,8 @@ export function bandChart({ points, label, unit = 'records' }) {
  * An incident's signals over time, one lane per sector and signal.
  * items: [{t (ms), lane, text, cls}]
  */
-export function timeline({ items, label }) {
+export function timeline({ items, label, width = 760 }) {
   const lanes = [...new Set(items.map((i) => i.lane))];
-  const width = 860;
   const left = 190;
   const laneH = 24;
   const height = 10 + lanes.length * laneH + 24;
@@ -148,9 +153,11 @@ export function timeline({ items, label }) {
     svg.append(s('line', { x1: left, x2: width - 12, y1: y, y2: y, class: 'grid' }));
     svg.append(s('text', { x: left - 8, y: y + 4, class: 'axis-label', 'text-anchor': 'end' }, lane));
   });
-  for (const tt of ticks(t0, t1, 4)) {
-    svg.append(s('text', { x: x(tt), y: height - 6, class: 'axis-label', 'text-anchor': 'middle' }, shortTime(tt)));
-  }
+  const fine = t1 - t0 < 10 * 60000;
+  ticks(t0, t1, 4).forEach((tt, i, all) => {
+    const anchor = i === 0 ? 'start' : i === all.length - 1 ? 'end' : 'middle';
+    svg.append(s('text', { x: x(tt), y: height - 6, class: 'axis-label', 'text-anchor': anchor }, shortTime(tt, fine)));
+  });
   for (const it of items) {
     const y = 10 + lanes.indexOf(it.lane) * laneH + laneH / 2;
     svg.append(s('circle', { cx: x(it.t), cy: y, r: 6, class: `mark ${it.cls || ''}` },

@@ -41,10 +41,11 @@ export function time(iso) {
     `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} UTC`;
 }
 
-export function shortTime(iso) {
+export function shortTime(iso, seconds = false) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return '';
-  return `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
+  const hm = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
+  return seconds ? `${hm}:${pad(d.getUTCSeconds())}` : hm;
 }
 
 export function num(v) {
@@ -59,7 +60,8 @@ export function compact(v) {
   if (n >= 1e9) return `${(n / 1e9).toFixed(1)} G`;
   if (n >= 1e6) return `${(n / 1e6).toFixed(1)} M`;
   if (n >= 1e4) return `${(n / 1e3).toFixed(0)} k`;
-  return n.toLocaleString('en');
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
+  return Math.round(n).toLocaleString('en');
 }
 
 export function duration(secs) {

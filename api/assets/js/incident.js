@@ -4,7 +4,7 @@
 import { api, qs, ApiError } from './api.js';
 import { changes } from './stream.js';
 import { h, replace, panel, note, field } from './dom.js';
-import { timeline } from './charts.js';
+import { timeline, widthOf } from './charts.js';
 import {
   STATUSES, SEVERITIES, statusLabel, kindName, time, evidenceFigures, signalName, canMove, excess, num,
 } from './format.js';
@@ -30,10 +30,11 @@ export function renderIncident(root, id, ctx) {
   const evidence = panel('Evidence', { id: 'evidence' });
   const chart = panel('Signals over time', { id: 'signals' });
   const notes = panel('Notes', { id: 'notes' });
+  const history = panel('History', { id: 'history' });
   const related = panel('Related events and flows', { id: 'related' });
   root.append(head, h('div', { class: 'incident-grid' },
     h('div', { class: 'col-main' }, evidence.section, chart.section, related.section),
-    h('div', { class: 'col-side' }, actions.section, facts.section, notes.section)));
+    h('div', { class: 'col-side' }, actions.section, facts.section, notes.section, history.section)));
 
   const busy = new Set();
   async function act(label, fn) {
@@ -53,6 +54,48 @@ export function renderIncident(root, id, ctx) {
   }
   const patch = (body) => api(`/incidents/${encodeURIComponent(id)}`, { method: 'PATCH', body });
 
+  // The controls are made once, so a live update never takes the focus or a half-typed
+  // note away.
+  const statusButtons = ACTIONS.map((a) => h('button', {
+    type: 'button', class: a.to === 'resolved' ? 'primary' : null, disabled: true,
+    'data-action': a.to, onClick: () => act(a.label, () => patch({ status: a.to })),
+  }, a.label));
+  const assignee = h('input', { id: 'assignee', name: 'assignee', maxlength: 128, autocomplete: 'off' });
+  const assignForm = h('form', { class: 'inline' }, h('label', { for: 'assignee' }, 'Assignee'), assignee,
+    h('button', { type: 'submit' }, 'Assign'));
+  assignForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const who = assignee.value.trim();
+    act('Assign', () => patch({ assignee: who || null }));
+  });
+  const into = h('input', { id: 'merge-into', name: 'into', placeholder: 'incident id', maxlength: 128, autocomplete: 'off' });
+  const mergeForm = h('form', { class: 'inline' }, h('label', { for: 'merge-into' }, 'Merge into'), into,
+    h('button', { type: 'submit' }, 'Merge'));
+  mergeForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const target = into.value.trim();
+    if (!target) { into.focus(); return; }
+    act('Merge', async () => {
+      const r = await api(`/incidents/${encodeURIComponent(id)}/merge`, { method: 'POST', body: { into: target } });
+      into.value = '';
+      return r?.merged || null; // this incident, now closed and pointing at the other
+    });
+  });
+  const notesList = h('div', {});
+  const text = h('textarea', { id: 'note-text', name: 'text', rows: 3, maxlength: 4000, required: true });
+  const noteForm = h('form', { class: 'note-form' }, h('label', { for: 'note-text' }, 'Add a note'), text,
+    h('button', { type: 'submit' }, 'Add note'));
+  noteForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const t = text.value.trim();
+    if (!t) return;
+    act('Note', async () => {
+      const r = await api(`/incidents/${encodeURIComponent(id)}/notes`, { method: 'POST', body: { text: t } });
+      text.value = '';
+      return r;
+    });
+  });
+
   function show(next) {
     inc = next;
     replace(head,
@@ -65,28 +108,16 @@ export function renderIncident(root, id, ctx) {
         h('span', { class: 'badge plain' }, kindName(inc.kind)),
         ...(inc.sectors || []).map((x) => h('span', { class: 'badge sector' }, x))));
 
-    const statusButtons = ACTIONS.map((a) => h('button', {
-      type: 'button', class: a.to === 'resolved' ? 'primary' : null, disabled: !canMove(inc.status, a.to),
-      'data-action': a.to, onClick: () => act(a.label, () => patch({ status: a.to })),
-    }, a.label));
-    const assignee = h('input', { id: 'assignee', name: 'assignee', value: inc.assignee || '', maxlength: 128, autocomplete: 'off' });
-    const assignForm = h('form', { class: 'inline' }, h('label', { for: 'assignee' }, 'Assignee'), assignee,
-      h('button', { type: 'submit' }, 'Assign'));
-    assignForm.addEventListener('submit', (ev) => {
-      ev.preventDefault();
-      const who = assignee.value.trim();
-      act('Assign', () => patch({ assignee: who || null }));
-    });
-    const into = h('input', { id: 'merge-into', name: 'into', placeholder: 'incident id', maxlength: 64, autocomplete: 'off' });
-    const mergeForm = h('form', { class: 'inline' }, h('label', { for: 'merge-into' }, 'Merge into'), into,
-      h('button', { type: 'submit' }, 'Merge'));
-    mergeForm.addEventListener('submit', (ev) => {
-      ev.preventDefault();
-      const target = into.value.trim();
-      if (!target) { into.focus(); return; }
-      act('Merge', () => api(`/incidents/${encodeURIComponent(id)}/merge`, { method: 'POST', body: { into: target } }));
-    });
-    replace(actions.body, h('div', { class: 'buttons', role: 'group', 'aria-label': 'Status' }, statusButtons), assignForm, mergeForm);
+    const focused = document.activeElement;
+    for (const button of statusButtons) button.disabled = !canMove(inc.status, button.dataset.action);
+    if (focused && statusButtons.includes(focused) && focused.disabled) {
+      const next = statusButtons.find((x) => !x.disabled);
+      if (next) next.focus();
+    }
+    if (document.activeElement !== assignee) assignee.value = inc.assignee || '';
+    if (!actions.body.firstChild) {
+      actions.body.append(h('div', { class: 'buttons', role: 'group', 'aria-label': 'Status' }, statusButtons), assignForm, mergeForm);
+    }
 
     replace(facts.body, h('dl', { class: 'facts' },
       fact('Status', statusLabel(inc.status)),
@@ -96,7 +127,8 @@ export function renderIncident(root, id, ctx) {
       fact('Signals', num(inc.signal_count)),
       fact('ATT&CK', (inc.attack || []).join(', ') || '—'),
       fact('Tags', (inc.tags || []).join(', ') || '—'),
-      fact('Updated', time(inc.updated_at))),
+      fact('Updated', time(inc.updated_at)),
+      inc.merged_into ? fact('Merged into', h('a', { href: `#/incidents/${encodeURIComponent(inc.merged_into)}` }, inc.merged_into)) : null),
     h('table', { class: 'data' }, h('caption', {}, 'Entities'),
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Type'), h('th', { scope: 'col' }, 'Value'), h('th', { scope: 'col' }, 'Role'))),
       h('tbody', {}, (inc.entities || []).map((e) => h('tr', {},
@@ -108,6 +140,7 @@ export function renderIncident(root, id, ctx) {
     replace(evidence.body, ev.length ? h('ol', { class: 'evidence' }, ev.map(evidenceItem)) : note('No evidence recorded.'));
 
     replace(chart.body, ev.length ? timeline({
+      width: widthOf(chart.body, 760),
       items: ev.map((e) => ({
         t: Date.parse(e.at), lane: `${e.sector} · ${signalName(e.signal)}`, text: e.description,
         cls: (excess(e) || 0) >= 3 ? 'mark-strong' : 'mark-weak',
@@ -115,22 +148,10 @@ export function renderIncident(root, id, ctx) {
       label: `${ev.length} signals from ${time(ev[0].at)} to ${time(ev[ev.length - 1].at)} in ${[...new Set(ev.map((e) => e.sector))].join(', ')}.`,
     }) : note('No signals to draw.'));
 
-    const text = h('textarea', { id: 'note-text', name: 'text', rows: 3, maxlength: 4000, required: true });
-    const noteForm = h('form', { class: 'note-form' }, h('label', { for: 'note-text' }, 'Add a note'), text,
-      h('button', { type: 'submit' }, 'Add note'));
-    noteForm.addEventListener('submit', (e) => {
-      e.preventDefault();
-      const t = text.value.trim();
-      if (!t) return;
-      act('Note', async () => {
-        const r = await api(`/incidents/${encodeURIComponent(id)}/notes`, { method: 'POST', body: { text: t } });
-        text.value = '';
-        return r;
-      });
-    });
     const list = (inc.notes || []).slice().reverse();
-    replace(notes.body, list.length ? h('ul', { class: 'notes' }, list.map((n) => h('li', {},
-      h('p', { class: 'note-meta' }, `${n.author} · ${time(n.at)}`), h('p', {}, n.text)))) : note('No notes yet.'), noteForm);
+    replace(notesList, list.length ? h('ul', { class: 'notes' }, list.map((n) => h('li', {},
+      h('p', { class: 'note-meta' }, `${n.author} · ${time(n.at)}`), h('p', {}, n.text)))) : note('No notes yet.'));
+    if (!notes.body.firstChild) notes.body.append(notesList, noteForm);
   }
 
   function fact(k, v) {
@@ -165,7 +186,20 @@ export function renderIncident(root, id, ctx) {
     }
     if (disposed) return;
     show(body.incident || body);
+    showHistory(body.timeline || []);
     loadRelated(body);
+  }
+
+  function showHistory(entries) {
+    const changesOnly = entries.filter((e) => e.type === 'change' && e.change).reverse();
+    replace(history.body, changesOnly.length ? h('ol', { class: 'history' }, changesOnly.map(historyItem)) : note('No changes recorded.'));
+  }
+
+  function historyItem(e) {
+    const c = e.change;
+    return h('li', { 'data-seq': c.seq },
+      h('span', { class: 'note-meta' }, `${time(e.at)} · ${c.actor}`), ' ',
+      `${c.kind}: ${statusLabel(c.status)}${c.assignee ? `, assigned to ${c.assignee}` : ''}`);
   }
 
   function loadRelated(body) {
@@ -207,6 +241,9 @@ export function renderIncident(root, id, ctx) {
     const changed = e.detail.incident;
     if (changed.id === id && inc) {
       show(changed);
+      const list = history.body.querySelector('.history');
+      const item = historyItem({ at: e.detail.at, change: { seq: e.detail.seq, kind: e.detail.kind, actor: e.detail.actor, status: changed.status, assignee: changed.assignee } });
+      if (list) list.prepend(item); else replace(history.body, h('ol', { class: 'history' }, item));
       const badge = head.querySelector('[data-field="status"]');
       if (badge) badge.classList.add('flash');
     }
@@ -265,7 +302,7 @@ export function renderIncidentList(root, ctx) {
     try {
       const body = await api(`/incidents${qs({ ...params, sort: '-last_seen', limit: 50, cursor })}`);
       if (disposed) return;
-      const items = body?.items || [];
+      const items = body?.incidents || body?.items || [];
       const next = body?.next_cursor;
       replace(results, items.length ? h('ul', { class: 'cards list' }, items.map(incidentCard)) : note('No incident matches.'),
         next ? h('button', { type: 'button', onClick: () => load(next) }, 'Next page') : null);

@@ -4,7 +4,7 @@
 import { api, qs, missing } from './api.js';
 import { changes } from './stream.js';
 import { h, replace, panel, note } from './dom.js';
-import { heatmap, bandChart } from './charts.js';
+import { heatmap, bandChart, widthOf } from './charts.js';
 import {
   SEVERITIES, OPEN_STATUSES, statusLabel, kindName, time, num, compact,
 } from './format.js';
@@ -95,7 +95,7 @@ export function renderOverview(root, ctx) {
     const hot = [...cells.entries()].filter(([, c]) => c.score >= 70).length;
     replace(heat.body,
       heatmap({
-        rows, start, cols: HOURS, cell: (r, c) => cells.get(`${r}|${c}`) || null,
+        rows, start, cols: HOURS, cell: (r, c) => cells.get(`${r}|${c}`) || null, width: widthOf(heat.body, 600),
         label: `Anomaly scores for ${rows.length} sectors over the 24 hours up to ${time(end)}; ${hot} sector-hours scored 70 or more.`,
       }),
       h('p', { class: 'legend' },
@@ -141,6 +141,7 @@ export function renderOverview(root, ctx) {
     sectorNames = sectors.map((x) => x.name);
     if (disposed) return { sectors };
     const charts = h('div', { class: 'bands' });
+    const chartWidth = Math.max(240, Math.floor((widthOf(traffic.body, 760) - 8) / 2) - 10);
     const series = await Promise.all(sectors.map((sec) => sectorSeries(sec).catch(() => null)));
     sectors.forEach((sec, i) => {
       const points = series[i] || [];
@@ -151,7 +152,7 @@ export function renderOverview(root, ctx) {
           ` · ${sec.observed !== null ? `${num(sec.observed)} observed` : ''}${sec.expected !== null ? ` vs ${num(sec.expected)} expected` : ''}`,
           outside ? h('span', { class: 'badge sev-high' }, `${outside} outside the band`) : null),
         points.length
-          ? bandChart({ points, label: `${sec.name}: records per bucket against the expected band; ${outside} buckets outside it.` })
+          ? bandChart({ points, width: chartWidth, label: `${sec.name}: records per bucket against the expected band; ${outside} buckets outside it.` })
           : note('No traffic in the window.')));
     });
     replace(traffic.body, sectors.length ? charts : note('No sector has sent data yet.'),
@@ -185,24 +186,24 @@ export function renderOverview(root, ctx) {
     const flowRows = live?.flow_listeners || [];
     const perSource = h('table', { class: 'data' },
       h('caption', {}, live ? `Received since start (${num(Math.round((live.uptime_secs || 0) / 60))} min ago)` : 'Live intake counters unavailable'),
-      h('thead', {}, h('tr', {}, ...['Sector', 'Source', 'Listener', 'Received', 'Parsed', 'Rejected', 'Dropped']
-        .map((c, i) => h('th', { scope: 'col', class: i > 2 ? 'num' : null }, c)))),
+      h('thead', {}, h('tr', {}, ...['Sector', 'Source', 'Received', 'Parsed', 'Rejected', 'Dropped']
+        .map((c, i) => h('th', { scope: 'col', class: i > 1 ? 'num' : null }, c)))),
       h('tbody', {},
-        sources.map((r) => h('tr', {}, h('th', { scope: 'row' }, r.sector), h('td', {}, r.source), h('td', {}, r.listener),
+        sources.map((r) => h('tr', {}, h('th', { scope: 'row' }, r.sector), h('td', {}, r.source, h('span', { class: 'muted small' }, ` ${r.listener}`)),
           h('td', { class: 'num' }, compact(r.received)), h('td', { class: 'num' }, compact(r.parsed)),
           h('td', { class: ['num', r.rejected ? 'warn' : null] }, compact(r.rejected)), h('td', { class: 'num' }, '—'))),
-        flowRows.map((r) => h('tr', {}, h('th', { scope: 'row' }, r.sector), h('td', {}, `flows :${r.port}`), h('td', {}, 'netflow/ipfix/sflow'),
+        flowRows.map((r) => h('tr', {}, h('th', { scope: 'row' }, r.sector), h('td', {}, `flow export :${r.port}`),
           h('td', { class: 'num' }, compact(r.datagrams)), h('td', { class: 'num' }, compact(r.flows)),
           h('td', { class: ['num', r.rejected ? 'warn' : null] }, compact(r.rejected)),
           h('td', { class: ['num', r.dropped + r.kernel_drops ? 'warn' : null] }, compact(r.dropped + r.kernel_drops)))),
-        !sources.length && !flowRows.length ? h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'Nothing received on the intake listeners since the server started.')) : null));
+        !sources.length && !flowRows.length ? h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'Nothing received on the intake listeners since the server started.')) : null));
     const g = live?.global;
     const globals = g ? h('p', { class: 'muted small' },
       `Refused senders ${compact(g.senders_refused)} · refused connections ${compact(g.connections_refused)} · ` +
       `TLS failures ${compact(g.tls_handshake_failures)} · frames too long ${compact(g.frames_too_long)} · ` +
       `HEC busy ${compact(g.hec_busy)} · HEC unauthorised ${compact(g.hec_unauthorized)} · ` +
       `store write errors ${compact(g.store_write_errors)} · spooled rows ${compact(g.store_rows_spooled)}`) : null;
-    replace(intake.body, h('div', { class: 'intake-tables' }, stored.size ? perSector : null, perSource), globals);
+    replace(intake.body, stored.size ? perSector : null, perSource, globals);
   }
 
   function onChange(e) {

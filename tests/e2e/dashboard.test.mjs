@@ -1,0 +1,238 @@
+// The dashboard in headless Chromium against a real `ncsoc serve` fed by a replay of
+// replay-data/ (started by tests/dashboard_e2e.rs, which passes the address and tokens):
+// log in, see the replay's incidents on the board, open one, change its status and see the
+// change arrive live in a second browser session, and a sector-limited token that does not
+// see other sectors.
+//
+//   NCSOC_URL=http://127.0.0.1:PORT NCSOC_TOKEN=... NCSOC_TOKEN_2=... NCSOC_TOKEN_ENERGY=...
+//   [NCSOC_SCREENSHOTS=DIR] [CHROMIUM=/usr/bin/chromium] node --test dashboard.test.mjs
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const URL_ = need('NCSOC_URL');
+const TOKEN = need('NCSOC_TOKEN');
+const TOKEN_2 = need('NCSOC_TOKEN_2');
+const TOKEN_ENERGY = need('NCSOC_TOKEN_ENERGY');
+const SHOTS = process.env.NCSOC_SCREENSHOTS || '';
+const VIEWPORT = { width: 1366, height: 768 };
+const TIMEOUT = 20000;
+
+function need(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set (tests/dashboard_e2e.rs sets it)`);
+  return v;
+}
+
+let browser;
+const problems = []; // page errors, console errors, CSP violations, off-origin requests
+
+before(async () => {
+  // Playwright gives every launch a fresh temporary profile (it refuses --user-data-dir in
+  // args); the other flags keep Chromium from reaching for a network this machine lacks.
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+});
+
+async function session(name) {
+  const context = await browser.newContext({ viewport: VIEWPORT, reducedMotion: 'reduce' });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  const origin = new URL(URL_).origin;
+  page.on('pageerror', (e) => problems.push(`${name}: page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`${name}: console error: ${m.text()}`);
+  });
+  page.on('request', (r) => {
+    const u = r.url();
+    if (!u.startsWith(origin) && !u.startsWith('data:')) problems.push(`${name}: request off the origin: ${u}`);
+    for (const t of [TOKEN, TOKEN_2, TOKEN_ENERGY]) {
+      if (u.includes(t)) problems.push(`${name}: a token in a URL: ${u}`);
+    }
+  });
+  return { context, page };
+}
+
+async function login(page, token) {
+  await page.goto(`${URL_}/`);
+  await page.getByLabel('Analyst token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#board .column').first().waitFor();
+}
+
+async function shot(page, name) {
+  if (!SHOTS) return;
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+}
+
+function noProblems() {
+  assert.deepEqual(problems.splice(0), [], 'the pages logged errors or broke a rule');
+}
+
+async function incidentsVia(token, query = '') {
+  const r = await fetch(`${URL_}/api/v1/incidents${query}`, { headers: { Authorization: `Bearer ${token}` } });
+  assert.equal(r.status, 200);
+  return (await r.json()).incidents;
+}
+
+test('the page is served with a strict policy and no token in storage but the session', async () => {
+  const r = await fetch(`${URL_}/`);
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /^text\/html/);
+  const csp = r.headers.get('content-security-policy');
+  assert.match(csp, /default-src 'self'/);
+  assert.match(csp, /script-src 'self'(;|$)/);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+  const js = await fetch(`${URL_}/ui/js/app.js`);
+  assert.match(js.headers.get('content-type'), /^text\/javascript/);
+  const again = await fetch(`${URL_}/ui/js/app.js`, { headers: { 'If-None-Match': js.headers.get('etag') } });
+  assert.equal(again.status, 304);
+  assert.equal((await fetch(`${URL_}/ui/nope.js`)).status, 404);
+
+  const { context, page } = await session('login');
+  await page.goto(`${URL_}/`);
+  await shot(page, 'login');
+  await page.getByLabel('Analyst token').fill('ncsoc_not-a-token');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText('This token is unknown, expired or revoked.').waitFor();
+  problems.splice(0); // the refused sign-in logs a 401 on the console, as it should
+  await login(page, TOKEN);
+  const stored = await page.evaluate(() => ({
+    session: Object.keys(sessionStorage), local: Object.keys(localStorage), cookie: document.cookie,
+  }));
+  assert.deepEqual(stored, { session: ['ncsoc.token'], local: [], cookie: '' });
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.getByLabel('Analyst token').waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+  await context.close();
+  noProblems();
+});
+
+test('log in, see the replay incident on the board, open it, change its status, see it live elsewhere', async () => {
+  const incidents = await incidentsVia(TOKEN);
+  const campaign = incidents.find((i) => i.kind === 'campaign');
+  assert.ok(campaign, 'the replay opened a national campaign');
+  assert.equal(campaign.status, 'new');
+
+  const a = await session('analyst-a');
+  await login(a.page, TOKEN);
+  const card = a.page.locator(`#board [data-incident-id="${campaign.id}"] a.card`);
+  await card.waitFor();
+  assert.match(await card.textContent(), /National campaign/);
+  assert.equal(await a.page.locator('#board .sev-col-critical .card').count(), 2);
+  // The heatmap has a row per sector with the scores of the incidents' signals.
+  const hot = a.page.locator('#heat rect.heat-critical');
+  assert.ok(await hot.count() >= 3, 'the campaign colours energy, finance and health');
+  await a.page.locator('#traffic figure').first().waitFor();
+  await a.page.locator('#live[data-state="live"]').waitFor();
+  await shot(a.page, 'overview');
+
+  // A second analyst, in another browser session, watches the same incident.
+  const b = await session('analyst-b');
+  await login(b.page, TOKEN_2);
+  await b.page.goto(`${URL_}/#/incidents/${campaign.id}`);
+  await b.page.locator('#evidence li').first().waitFor();
+  await b.page.locator('#live[data-state="live"]').waitFor();
+  await b.page.evaluate(() => { window.notReloaded = true; });
+  assert.equal(await b.page.locator('[data-field="status"]').textContent(), 'New');
+
+  // Keyboard: the card is a link; Enter opens the incident.
+  await card.focus();
+  await a.page.keyboard.press('Enter');
+  await a.page.waitForURL(`**/#/incidents/${campaign.id}`);
+  await a.page.locator('#incident-title').waitFor();
+  assert.match(await a.page.locator('#incident-title').textContent(), /National campaign/);
+  const evidence = a.page.locator('#evidence ol.evidence > li');
+  assert.equal(await evidence.count(), campaign.signal_count);
+  assert.match(await evidence.first().textContent(), /probed 80 hosts/);
+  assert.match(await evidence.first().textContent(), /Observed 80(\.\d+)? against a threshold of 20 over 60 s/);
+  assert.equal(await a.page.locator('#signals svg circle.mark').count(), campaign.signal_count);
+  await a.page.locator('#related .related-block[data-kind="flows"] table').waitFor();
+  await shot(a.page, 'incident');
+
+  await a.page.getByRole('button', { name: 'Acknowledge' }).click();
+  await a.page.locator('[data-field="status"]', { hasText: 'Acknowledged' }).waitFor();
+  assert.ok(await a.page.getByRole('button', { name: 'Acknowledge' }).isDisabled());
+
+  // It arrives in the other session through the stream, without a reload.
+  await b.page.locator('[data-field="status"]', { hasText: 'Acknowledged' }).waitFor();
+  await b.page.locator('#history li', { hasText: 'Acknowledged' }).waitFor();
+  assert.equal(await b.page.evaluate(() => window.notReloaded), true);
+
+  // Assign and a note, then resolve; the overview in the second session drops it off the board.
+  await a.page.getByLabel('Assignee').fill('duty-officer');
+  await a.page.getByRole('button', { name: 'Assign' }).click();
+  await b.page.locator('#facts dd', { hasText: 'duty-officer' }).waitFor();
+  await a.page.getByLabel('Add a note').fill('Scanner blocked at the national edge.');
+  await a.page.getByRole('button', { name: 'Add note' }).click();
+  await b.page.locator('#notes li', { hasText: 'Scanner blocked at the national edge.' }).waitFor();
+  await b.page.evaluate(() => { location.hash = '#/overview'; });
+  await b.page.locator(`#board [data-incident-id="${campaign.id}"]`).waitFor();
+  await a.page.getByRole('button', { name: 'Resolve' }).click();
+  await b.page.locator(`#board [data-incident-id="${campaign.id}"]`).waitFor({ state: 'detached' });
+  assert.equal(await b.page.evaluate(() => window.notReloaded), true);
+  await a.page.getByRole('button', { name: 'Reopen' }).click();
+  await b.page.locator(`#board [data-incident-id="${campaign.id}"]`).waitFor();
+
+  await a.context.close();
+  await b.context.close();
+  noProblems();
+});
+
+test('search finds the scanner\'s flows by address and port', async () => {
+  const { context, page } = await session('search');
+  await login(page, TOKEN);
+  await page.getByRole('link', { name: 'Search' }).click();
+  await page.getByLabel('IP or CIDR').fill('203.0.113.77');
+  await page.getByLabel('Port').fill('445');
+  await page.getByLabel('Sector').fill('energy');
+  await page.getByRole('button', { name: 'Search' }).click();
+  const rows = page.locator('.results table.records tbody tr');
+  await rows.first().waitFor();
+  assert.ok(await rows.count() > 0);
+  for (const text of await rows.allTextContents()) {
+    assert.match(text, /203\.0\.113\.77/);
+    assert.match(text, /energy/);
+  }
+  await shot(page, 'search');
+  await context.close();
+  noProblems();
+});
+
+test('a sector-limited token does not see other sectors', async () => {
+  const all = await incidentsVia(TOKEN);
+  const tunnel = all.find((i) => i.kind === 'dns_tunnel');
+  assert.ok(tunnel && tunnel.sectors.includes('transport'));
+  const { context, page } = await session('energy');
+  await login(page, TOKEN_ENERGY);
+  await page.locator('#board .card').first().waitFor();
+  const ids = await page.locator('#board [data-incident-id]').evaluateAll((els) => els.map((e) => e.dataset.incidentId));
+  assert.ok(ids.length > 0);
+  assert.ok(!ids.includes(tunnel.id), 'the transport incident is on the energy analyst\'s board');
+  for (const inc of all.filter((i) => ids.includes(i.id))) assert.ok(inc.sectors.includes('energy'));
+  const rows = await page.locator('#heat svg text.axis-label').allTextContents();
+  assert.ok(!rows.includes('transport'), `heatmap rows: ${rows}`);
+  await page.goto(`${URL_}/#/incidents/${tunnel.id}`);
+  await page.getByText('No such incident (or not in your sectors).').waitFor();
+  problems.splice(0); // the 404 is logged on the console
+  await page.goto(`${URL_}/#/search?kind=events&sector=transport`);
+  await page.locator('.results .note, .results table').first().waitFor();
+  assert.equal(await page.locator('.results table.records tbody tr').count(), 0);
+  await context.close();
+  noProblems();
+});
