@@ -22,6 +22,10 @@ command -v openssl >/dev/null || extra+=(openssl)
 command -v gzip >/dev/null || extra+=(gzip)
 command -v python3 >/dev/null || extra+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || extra+=(python3-venv)
+# The dashboard's browser tests: Debian's Chromium, driven from node (npm ci below).
+[ -x /usr/bin/chromium ] || extra+=(chromium)
+command -v node >/dev/null || extra+=(nodejs)
+command -v npm >/dev/null || extra+=(npm)
 "$clickhouse" install ${extra[@]+"${extra[@]}"}
 command -v cargo >/dev/null || { echo "cargo not found; install Rust from https://rustup.rs" >&2; exit 1; }
 
@@ -31,6 +35,9 @@ venv=${NCSOC_TEST_VENV:-$(pwd)/.venv-test}
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 export NCSOC_SCHEMATHESIS=$venv/bin/st
 export NCSOC_OPENAPI_VALIDATOR=$venv/bin/python
+
+section "Browser test tools (tests/e2e: npm ci, playwright-core)"
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 
 section "ClickHouse"
 trap '"$clickhouse" stop || true' EXIT

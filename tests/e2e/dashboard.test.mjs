@@ -77,7 +77,7 @@ async function login(page, token) {
 async function shot(page, name) {
   if (!SHOTS) return;
   mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  await page.screenshot({ path: join(SHOTS, `dashboard-${name}.png`) });
 }
 
 function noProblems() {

@@ -56,11 +56,6 @@ export function heatmap({ rows, start, cols, cell, label, width = 600 }) {
         x: left + ci * cw + 1, y: y + 1, width: Math.max(cw - 2, 1), height: rowH - 2, rx: 2,
         class: `heat ${scoreClass(c ? c.score : null)}`, 'data-sector': row, 'data-score': c ? c.score : '',
       }, s('title', {}, tip)));
-      if (c && cw >= 22) {
-        svg.append(s('text', {
-          x: left + ci * cw + cw / 2, y: y + rowH / 2 + 4, class: 'heat-value', 'text-anchor': 'middle', 'aria-hidden': 'true',
-        }, String(c.score)));
-      }
     }
   });
   const axisY = top + rows.length * rowH + 16;

@@ -6,7 +6,7 @@ import { changes } from './stream.js';
 import { h, replace, panel, note } from './dom.js';
 import { heatmap, bandChart, widthOf } from './charts.js';
 import {
-  SEVERITIES, OPEN_STATUSES, statusLabel, kindName, time, num, compact,
+  SEVERITIES, OPEN_STATUSES, statusLabel, kindName, time, shortTime, num, compact,
 } from './format.js';
 
 const HOUR = 3600 * 1000;
@@ -98,6 +98,7 @@ export function renderOverview(root, ctx) {
         rows, start, cols: HOURS, cell: (r, c) => cells.get(`${r}|${c}`) || null, width: widthOf(heat.body, 600),
         label: `Anomaly scores for ${rows.length} sectors over the 24 hours up to ${time(end)}; ${hot} sector-hours scored 70 or more.`,
       }),
+      scoredList(cells, start),
       h('p', { class: 'legend' },
         h('span', { class: 'swatch heat-none' }), 'none ',
         h('span', { class: 'swatch heat-low' }), '< 40 ',
@@ -105,6 +106,18 @@ export function renderOverview(root, ctx) {
         h('span', { class: 'swatch heat-high' }), '70–89 ',
         h('span', { class: 'swatch heat-critical' }), '≥ 90',
         h('span', { class: 'muted' }, ` · highest incident score per sector and hour, up to ${time(end)}`)));
+  }
+
+  /** The scored cells in words, for keyboard and screen-reader users. */
+  function scoredList(cells, start) {
+    const rows = [...cells.entries()].map(([key, c]) => {
+      const [sector, col] = key.split('|');
+      return { sector, t: start + Number(col) * HOUR, ...c };
+    }).sort((a, b) => b.score - a.score || a.t - b.t);
+    return h('details', { class: 'scored' },
+      h('summary', {}, `Scored sector-hours (${rows.length})`),
+      h('ul', {}, rows.map((r) => h('li', {},
+        `${r.sector}, ${time(r.t).replace(':00 UTC', '')}–${shortTime(r.t + HOUR)} UTC: highest score ${r.score}, ${r.count} signal${r.count === 1 ? '' : 's'}`))));
   }
 
   let sectorNames = [];
@@ -129,59 +142,137 @@ export function renderOverview(root, ctx) {
     }
   }
 
-  async function loadTraffic() {
-    let sectorsBody;
-    try {
-      sectorsBody = await api('/sectors');
-    } catch (e) {
-      replace(traffic.body, note(missing(e) ? 'This server does not report sector baselines.' : `Cannot load sectors: ${e.message}`, missing(e) ? 'muted' : 'error'));
-      return { sectors: [] };
-    }
-    const sectors = itemsOf(sectorsBody).map(sectorInfo).filter((x) => x.name);
-    sectorNames = sectors.map((x) => x.name);
-    if (disposed) return { sectors };
-    const charts = h('div', { class: 'bands' });
-    const chartWidth = Math.max(240, Math.floor((widthOf(traffic.body, 760) - 8) / 2) - 10);
-    const series = await Promise.all(sectors.map((sec) => sectorSeries(sec).catch(() => null)));
-    sectors.forEach((sec, i) => {
-      const points = series[i] || [];
-      const outside = points.filter((p) => (p.hi !== null && p.v > p.hi) || (p.lo !== null && p.v < p.lo)).length;
-      charts.append(h('figure', { class: 'band-figure', 'data-sector': sec.name },
-        h('figcaption', {},
-          h('strong', {}, sec.name),
-          ` · ${sec.observed !== null ? `${num(sec.observed)} observed` : ''}${sec.expected !== null ? ` vs ${num(sec.expected)} expected` : ''}`,
-          outside ? h('span', { class: 'badge sev-high' }, `${outside} outside the band`) : null),
-        points.length
-          ? bandChart({ points, width: chartWidth, label: `${sec.name}: records per bucket against the expected band; ${outside} buckets outside it.` })
-          : note('No traffic in the window.')));
-    });
-    replace(traffic.body, sectors.length ? charts : note('No sector has sent data yet.'),
-      h('p', { class: 'legend' }, h('span', { class: 'swatch band-swatch' }), 'expected band ',
-        h('span', { class: 'swatch observed-swatch' }), 'observed ',
-        h('span', { class: 'swatch out-swatch' }), 'outside the band'));
-    drawHeat();
-    return { sectors, series };
+  /** The end of the picture: the latest event time the API knows of (not the wall clock). */
+  function dataEnd(sectors) {
+    const stamps = [];
+    for (const x of sectors) stamps.push(Date.parse(x.latest_record || x.watermark || ''));
+    for (const inc of recent.values()) stamps.push(Date.parse(inc.last_seen));
+    const valid = stamps.filter((t) => Number.isFinite(t));
+    return valid.length ? Math.ceil((Math.max(...valid) + 1) / HOUR) * HOUR : Math.ceil(Date.now() / HOUR) * HOUR;
   }
 
-  async function loadIntake(sectorState) {
+  async function loadTraffic() {
+    let tracked = [];
+    try {
+      tracked = itemsOf(await api('/sectors'));
+    } catch (e) {
+      if (!missing(e)) replace(traffic.body, note(`Cannot load the sectors: ${e.message}`, 'error'));
+    }
+    const end = dataEnd(tracked);
+    const from = new Date(end - HOURS * HOUR).toISOString();
+    const to = new Date(end).toISOString();
+    const window = { from, to, bucket: '1h' };
+    const [flows, events] = await Promise.all([
+      api(`/flows/timeseries${qs(window)}`).catch(() => null),
+      api(`/events/timeseries${qs(window)}`).catch(() => null),
+    ]);
+    if (disposed) return null;
+    const names = new Set(tracked.map((x) => x.sector));
+    for (const inc of recent.values()) for (const x of inc.sectors || []) names.add(x);
+    const hourly = new Map(); // sector → Map(t → {flows, events})
+    const totals = new Map(); // sector → {flows, events}
+    for (const [kind, body] of [['flows', flows], ['events', events]]) {
+      for (const b of body?.buckets || []) {
+        const t = Date.parse(b.start);
+        if (!Number.isFinite(t) || !b.sector) continue;
+        names.add(b.sector);
+        const m = hourly.get(b.sector) || new Map();
+        const p = m.get(t) || { flows: 0, events: 0 };
+        p[kind] += b.count || 0;
+        m.set(t, p);
+        hourly.set(b.sector, m);
+        const tot = totals.get(b.sector) || { flows: 0, events: 0 };
+        tot[kind] += b.count || 0;
+        totals.set(b.sector, tot);
+      }
+    }
+    sectorNames = [...names].sort();
+    drawHeat();
+    if (!sectorNames.length) {
+      replace(traffic.body, note('No sector has sent data yet.'));
+      return { totals, end, seriesOk: Boolean(flows || events) };
+    }
+    const status = new Map(tracked.map((x) => [x.sector, x]));
+    const bands = await Promise.all(sectorNames.map((name) => baselineOf(name, status.get(name))));
+    if (disposed) return null;
+    const chartWidth = Math.max(240, Math.floor((widthOf(traffic.body, 760) - 8) / 2) - 10);
+    const charts = h('div', { class: 'bands' });
+    sectorNames.forEach((name, i) => {
+      const band = bands[i];
+      const st = status.get(name);
+      let points;
+      let caption;
+      if (band && band.points.some((p) => p.expected !== null)) {
+        points = band.points;
+        caption = `flow records per ${band.bin} s against expected ± 3σ`;
+      } else {
+        const m = hourly.get(name) || new Map();
+        points = [];
+        for (let t = end - HOURS * HOUR; t < end; t += HOUR) {
+          const p = m.get(t);
+          points.push({ t, v: p ? p.flows + p.events : 0, lo: null, hi: null, expected: null });
+        }
+        caption = st ? 'records per hour; baseline still learning' : 'records per hour; no baseline (not tracked since the server started)';
+      }
+      const outside = points.filter((p) => (p.hi !== null && p.v > p.hi) || (p.lo !== null && p.v < p.lo)).length;
+      charts.append(h('figure', { class: 'band-figure', 'data-sector': name },
+        h('figcaption', {}, h('strong', {}, name), ` · ${caption}`,
+          outside ? h('span', { class: 'badge sev-high' }, `${outside} outside the band`) : null),
+        bandChart({
+          points, width: chartWidth,
+          label: `${name}: ${caption}; ${outside} points outside the band.`,
+        })));
+    });
+    replace(traffic.body, charts,
+      h('p', { class: 'legend' }, h('span', { class: 'swatch band-swatch' }), 'expected band ',
+        h('span', { class: 'swatch observed-swatch' }), 'observed ',
+        h('span', { class: 'swatch out-swatch' }), 'outside the band',
+        h('span', { class: 'muted' }, ` · event time up to ${time(end)}`)));
+    return { totals, end, seriesOk: Boolean(flows || events) };
+  }
+
+  /** A tracked sector's flow records per fast bin against its learned profile (last 6 h). */
+  async function baselineOf(name, st) {
+    if (!st || !st.latest_record) return null;
+    const to = Date.parse(st.latest_record) + 60000;
+    const from = to - 6 * HOUR;
+    try {
+      const body = await api(`/sectors/${encodeURIComponent(name)}/baseline${qs({ from: new Date(from).toISOString(), to: new Date(to).toISOString() })}`);
+      const bin = body?.profile?.bin_seconds || 60;
+      const points = (body?.points || []).map((p) => {
+        const expected = p.expected ?? null;
+        const dev = p.deviation ?? null;
+        return {
+          t: Date.parse(p.start), v: p.observed || 0, expected,
+          lo: expected !== null && dev !== null ? Math.max(0, expected - 3 * dev) : null,
+          hi: expected !== null && dev !== null ? expected + 3 * dev : null,
+        };
+      }).filter((p) => Number.isFinite(p.t));
+      return { bin, points };
+    } catch {
+      return null;
+    }
+  }
+
+  async function loadIntake(state) {
     let live = null;
     try {
       live = await api('/intake');
     } catch (e) {
       if (!missing(e)) { replace(intake.body, note(`Cannot load intake counters: ${e.message}`, 'error')); return; }
     }
-    const stored = new Map();
-    for (const [i, sec] of (sectorState.sectors || []).entries()) {
-      const pts = sectorState.series?.[i] || [];
-      stored.set(sec.name, { events: sec.events, flows: sec.flows, window: pts.reduce((a, p) => a + (p.v || 0), 0) });
-    }
-    const perSector = h('table', { class: 'data' },
-      h('caption', {}, 'Stored per sector'),
+    if (disposed) return;
+    const totals = state?.totals || new Map();
+    const names = [...new Set([...sectorNames, ...totals.keys()])].sort();
+    const perSector = state?.seriesOk ? h('table', { class: 'data', id: 'stored' },
+      h('caption', {}, `Stored in the 24 h up to ${time(state.end)}`),
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Sector'), h('th', { scope: 'col', class: 'num' }, 'Events'),
-        h('th', { scope: 'col', class: 'num' }, 'Flows'), h('th', { scope: 'col', class: 'num' }, 'Records in window'))),
-      h('tbody', {}, [...stored.entries()].map(([name, v]) => h('tr', {},
-        h('th', { scope: 'row' }, name), h('td', { class: 'num' }, v.events === null ? '—' : compact(v.events)),
-        h('td', { class: 'num' }, v.flows === null ? '—' : compact(v.flows)), h('td', { class: 'num' }, compact(v.window))))));
+        h('th', { scope: 'col', class: 'num' }, 'Flows'))),
+      h('tbody', {}, names.map((name) => {
+        const v = totals.get(name) || { events: 0, flows: 0 };
+        return h('tr', {}, h('th', { scope: 'row' }, name),
+          h('td', { class: 'num' }, compact(v.events)), h('td', { class: 'num' }, compact(v.flows)));
+      }))) : null;
     const sources = live?.sources || [];
     const flowRows = live?.flow_listeners || [];
     const perSource = h('table', { class: 'data' },
@@ -203,7 +294,7 @@ export function renderOverview(root, ctx) {
       `TLS failures ${compact(g.tls_handshake_failures)} · frames too long ${compact(g.frames_too_long)} · ` +
       `HEC busy ${compact(g.hec_busy)} · HEC unauthorised ${compact(g.hec_unauthorized)} · ` +
       `store write errors ${compact(g.store_write_errors)} · spooled rows ${compact(g.store_rows_spooled)}`) : null;
-    replace(intake.body, stored.size ? perSector : null, perSource, globals);
+    replace(intake.body, perSector, perSource, globals);
   }
 
   function onChange(e) {
@@ -221,9 +312,9 @@ export function renderOverview(root, ctx) {
   }
   changes.addEventListener('change', onChange);
 
-  loadIncidents();
-  loadTraffic().then((state) => loadIntake(state || {}));
-  const timer = setInterval(() => { loadTraffic().then((state) => loadIntake(state || {})); }, 60000);
+  const refresh = () => loadTraffic().then((state) => { if (state) loadIntake(state); });
+  loadIncidents().then(refresh);
+  const timer = setInterval(refresh, 60000);
 
   return () => {
     disposed = true;
@@ -231,56 +322,3 @@ export function renderOverview(root, ctx) {
     changes.removeEventListener('change', onChange);
   };
 }
-
-/** One sector from /sectors, whatever the field names. */
-function sectorInfo(x) {
-  const pick = (...keys) => {
-    for (const k of keys) if (x[k] !== undefined && x[k] !== null) return x[k];
-    return null;
-  };
-  return {
-    name: pick('sector', 'name'),
-    watermark: pick('watermark'),
-    expected: pick('expected', 'expected_volume', 'baseline'),
-    observed: pick('observed', 'observed_volume'),
-    events: pick('events'),
-    flows: pick('flows'),
-    raw: x,
-  };
-}
-
-/** Records per bucket for one sector, with its expected band where the server gives one. */
-async function sectorSeries(sec) {
-  const end = sec.watermark ? Date.parse(sec.watermark) : Date.now();
-  const from = new Date(end - HOURS * HOUR).toISOString();
-  const to = new Date(end + 60000).toISOString();
-  const [flows, events] = await Promise.all([
-    api(`/flows/timeseries${qs({ sector: sec.name, bucket: '3600s', from, to })}`).catch(() => null),
-    api(`/events/timeseries${qs({ sector: sec.name, bucket: '3600s', from, to })}`).catch(() => null),
-  ]);
-  const byT = new Map();
-  for (const body of [flows, events]) {
-    for (const b of bucketsOf(body)) {
-      const p = byT.get(b.t) || { t: b.t, v: 0, lo: null, hi: null, expected: null };
-      p.v += b.v;
-      if (b.lo !== null) p.lo = (p.lo || 0) + b.lo;
-      if (b.hi !== null) p.hi = (p.hi || 0) + b.hi;
-      if (b.expected !== null) p.expected = (p.expected || 0) + b.expected;
-      byT.set(b.t, p);
-    }
-  }
-  return [...byT.values()].sort((a, b) => a.t - b.t);
-}
-
-function bucketsOf(body) {
-  const out = [];
-  const raw = Array.isArray(body) ? body : body?.buckets || body?.points || body?.items || [];
-  for (const b of raw) {
-    const t = Date.parse(b.start || b.at || b.t || b.time || b.bucket);
-    if (!Number.isFinite(t)) continue;
-    const num_ = (k) => (b[k] === undefined || b[k] === null ? null : Number(b[k]));
-    out.push({ t, v: num_('count') ?? num_('value') ?? 0, lo: num_('lo') ?? num_('low'), hi: num_('hi') ?? num_('high'), expected: num_('expected') });
-  }
-  return out;
-}
-

@@ -8,6 +8,36 @@ import { time, bytes, compact } from './format.js';
 
 const PAGE = 50;
 
+let described = null;
+
+/** The filters GET /events or /flows takes, read from the OpenAPI document. */
+async function searchFilters(kind) {
+  if (!described) {
+    described = fetch('/api/v1/openapi.json', { cache: 'no-store', credentials: 'omit' })
+      .then((r) => (r.ok ? r.json() : null)).catch(() => null);
+  }
+  const doc = await described;
+  const op = doc?.paths?.[`/${kind}`]?.get;
+  const names = new Set((op?.parameters || []).map((x) => x.name)
+    .filter((n) => !['from', 'to', 'sector', 'ip', 'port', 'limit', 'cursor', 'order', 'q'].includes(n)));
+  return { names, text: Boolean(op?.parameters?.some((x) => x.name === 'q')) };
+}
+
+/** The latest event time the API knows of: the newest incident or sector record. */
+async function latestDataTime() {
+  const stamps = [];
+  try {
+    const inc = await api('/incidents?limit=1&sort=-last_seen');
+    for (const i of inc?.incidents || []) stamps.push(Date.parse(i.last_seen));
+  } catch { /* no incidents endpoint: fall back on the sectors */ }
+  try {
+    const sec = await api('/sectors');
+    for (const x of sec?.items || []) stamps.push(Date.parse(x.latest_record || ''));
+  } catch { /* the API's own default window then */ }
+  const valid = stamps.filter((t) => Number.isFinite(t));
+  return valid.length ? Math.max(...valid) : null;
+}
+
 const endpoint = (ip) => (ip['source.ip'] !== undefined || ip['destination.ip'] !== undefined);
 
 function hostPort(r, side) {
@@ -75,10 +105,11 @@ export function renderSearch(root, ctx) {
     field('Sector', h('input', { id: 's-sector', name: 'sector', value: p.get('sector') || '', maxlength: 64, autocomplete: 'off' })),
     field('IP or CIDR', h('input', { id: 's-ip', name: 'ip', value: p.get('ip') || '', maxlength: 64, placeholder: '10.1.0.0/24', autocomplete: 'off' })),
     field('Port', h('input', { id: 's-port', name: 'port', type: 'number', min: 0, max: 65535, value: p.get('port') || '' })),
-    field('Text', h('input', { id: 's-q', name: 'q', type: 'search', value: p.get('q') || '', maxlength: 256, placeholder: 'words in the record' })),
+    field('Text or field=value', h('input', { id: 's-q', name: 'q', type: 'search', value: p.get('q') || '', maxlength: 512, placeholder: 'user.name=root', 'aria-describedby': 's-q-help' })),
     h('button', { type: 'submit', class: 'primary' }, 'Search'));
   const results = h('div', { class: 'results', 'aria-live': 'polite' });
-  root.append(h('h1', {}, 'Search events and flows'), form, results);
+  const help = h('p', { id: 's-q-help', class: 'muted small' });
+  root.append(h('h1', {}, 'Search events and flows'), form, help, results);
 
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -92,12 +123,53 @@ export function renderSearch(root, ctx) {
 
   let disposed = false;
   const history = [];
+  let filters = null; // {names: Set of field filters, text: whether `q` is offered}
+
+  /** The free-text box: `field=value` terms become field filters, other words `q`. */
+  function textTerms(text) {
+    const out = {};
+    const words = [];
+    for (const term of text.match(/(?:[^\s"]+|"[^"]*")+/g) || []) {
+      const eq = term.indexOf('=');
+      const name = eq > 0 ? term.slice(0, eq) : '';
+      if (name && filters.names.has(name)) out[name] = term.slice(eq + 1).replace(/^"|"$/g, '');
+      else words.push(term);
+    }
+    if (words.length) {
+      if (!filters.text) {
+        throw new Error(`this server searches by field only: write field=value with one of ${[...filters.names].sort().join(', ')}`);
+      }
+      out.q = words.join(' ');
+    }
+    return out;
+  }
+
   async function load(cursor) {
+    if (!filters) filters = await searchFilters(kind);
+    help.textContent = filters.text
+      ? 'Words are searched in the records; field=value narrows to a field.'
+      : `Narrow by field with field=value, e.g. ${[...filters.names].filter((n) => n.includes('.')).slice(0, 3).join('=…, ')}=…`;
     const params = {};
-    for (const k of ['from', 'to', 'sector', 'ip', 'port', 'q']) if (p.get(k)) params[k] = p.get(k);
-    if (!Object.keys(params).length && !p.has('kind')) {
+    for (const k of ['from', 'to', 'sector', 'ip', 'port']) if (p.get(k)) params[k] = p.get(k);
+    if (!p.toString()) {
       replace(results, note('Choose what to look for and press Search.'));
       return;
+    }
+    try {
+      Object.assign(params, textTerms(p.get('q') || ''));
+    } catch (e) {
+      replace(results, note(e.message, 'error'));
+      return;
+    }
+    if (!params.from && !params.to) {
+      // The API's default window ends now; replayed or delayed data may end earlier.
+      const end = await latestDataTime();
+      if (end) {
+        params.to = new Date(end + 60000).toISOString();
+        params.from = new Date(end + 60000 - 24 * 3600 * 1000).toISOString();
+        form.elements.from.value = toLocalInput(params.from);
+        form.elements.to.value = toLocalInput(params.to);
+      }
     }
     replace(results, note('Searching…'));
     try {
@@ -106,7 +178,8 @@ export function renderSearch(root, ctx) {
       const items = body?.items || (Array.isArray(body) ? body : []);
       const next = body?.next_cursor || null;
       replace(results,
-        h('p', { class: 'muted', role: 'status' }, `${items.length} ${kind}${next ? ' on this page' : ''}${cursor ? ' (later page)' : ''}.`),
+        h('p', { class: 'muted', role: 'status' },
+          `${items.length} ${kind}${next ? ' on this page' : ''}${body?.from ? ` between ${time(body.from)} and ${time(body.to)}` : ''}.`),
         items.length ? recordsTable(items, kind) : note(`No ${kind} match.`),
         h('div', { class: 'pager' },
           history.length ? h('button', { type: 'button', class: 'ghost', onClick: () => load(history.pop()) }, 'Previous page') : null,
