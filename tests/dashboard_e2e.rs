@@ -224,5 +224,8 @@ fn dashboard_in_headless_chromium() {
         "the browser tests failed:\n{stdout}\n{stderr}\nserver log:\n{}",
         p.server.log()
     );
-    assert!(stdout.contains("pass 4"), "expected 4 passing browser tests:\n{stdout}");
+    assert!(
+        stdout.contains("pass 4"),
+        "expected 4 passing browser tests:\n{stdout}"
+    );
 }

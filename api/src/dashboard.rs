@@ -94,7 +94,10 @@ fn serve(path: &str, request: &HeaderMap) -> Response {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         (
-            [(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(asset.content_type),
+            )],
             asset.body,
         )
             .into_response()
@@ -153,7 +156,11 @@ mod tests {
                 if p.is_dir() {
                     dirs.push(p);
                 } else {
-                    let rel = p.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
+                    let rel = p
+                        .strip_prefix(&root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned();
                     on_disk.push(rel);
                 }
             }
@@ -189,20 +196,37 @@ mod tests {
                 .any(|w| w.starts_with("on") && w.contains('=')),
             "inline event handler"
         );
-        for src in html.split("src=\"").skip(1).chain(html.split("href=\"").skip(1)) {
+        for src in html
+            .split("src=\"")
+            .skip(1)
+            .chain(html.split("href=\"").skip(1))
+        {
             let url = src.split('"').next().unwrap();
             if url.starts_with('#') {
                 continue;
             }
             let path = url.strip_prefix("/ui/").expect(url);
-            assert!(ASSETS.iter().any(|a| a.path == path), "{url} is not embedded");
+            assert!(
+                ASSETS.iter().any(|a| a.path == path),
+                "{url} is not embedded"
+            );
         }
         for a in ASSETS.iter().filter(|a| a.path.ends_with(".js")) {
             let js = std::str::from_utf8(a.body).unwrap();
-            assert!(!js.contains("innerHTML"), "{}: build DOM nodes, not HTML", a.path);
+            assert!(
+                !js.contains("innerHTML"),
+                "{}: build DOM nodes, not HTML",
+                a.path
+            );
             assert!(!js.contains("eval("), "{}", a.path);
             for line in js.lines().filter(|l| l.contains("from '")) {
-                let target = line.split("from '").nth(1).unwrap().split('\'').next().unwrap();
+                let target = line
+                    .split("from '")
+                    .nth(1)
+                    .unwrap()
+                    .split('\'')
+                    .next()
+                    .unwrap();
                 let path = format!("js/{}", target.trim_start_matches("./"));
                 assert!(
                     ASSETS.iter().any(|a| a.path == path),

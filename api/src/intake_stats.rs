@@ -99,7 +99,10 @@ pub struct GlobalStats {
     ),
     security(("bearer" = []))
 )]
-async fn intake(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<IntakeStats>> {
+async fn intake(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<IntakeStats>> {
     principal.require(Role::Analyst)?;
     let mut text = String::with_capacity(8192);
     for m in &state.metrics {

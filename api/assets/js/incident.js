@@ -179,7 +179,7 @@ export function renderIncident(root, id, ctx) {
   async function load() {
     let body;
     try {
-      body = await api(`/incidents/${encodeURIComponent(id)}`);
+      body = await api(`/incidents/${encodeURIComponent(id)}?related_limit=200`);
     } catch (e) {
       replace(head, h('h1', {}, 'Incident'), note(e.status === 404 ? 'No such incident (or not in your sectors).' : `Cannot load the incident: ${e.message}`, 'error'));
       return;
@@ -202,39 +202,37 @@ export function renderIncident(root, id, ctx) {
       `${c.kind}: ${statusLabel(c.status)}${c.assignee ? `, assigned to ${c.assignee}` : ''}`);
   }
 
+  /**
+   * The related events and flows the API returns with the incident (its sample events, and
+   * records to or from its addresses around its span), paged here; the search view has the
+   * rest.
+   */
   function loadRelated(body) {
-    const blocks = [];
-    for (const kind of ['events', 'flows']) {
-      const first = Array.isArray(body[kind]) ? body[kind] : body.related?.[kind];
+    const blocks = ['events', 'flows'].map((kind) => {
+      const items = body.related?.[kind] || [];
       const block = h('div', { class: 'related-block', 'data-kind': kind });
-      blocks.push(block);
-      pageRelated(block, kind, first, null);
-    }
+      pageRelated(block, kind, items, 0);
+      return block;
+    });
     replace(related.body, blocks);
   }
 
-  async function pageRelated(block, kind, preset, cursor) {
-    const ip = (inc.entities || []).find((e) => e.type === 'ip' && /attacker|scanner|source|compromised/.test(e.role))
-      || (inc.entities || []).find((e) => e.type === 'ip');
-    let items = preset;
-    let next = null;
-    if (!items || cursor) {
-      if (!ip) { replace(block, h('h3', {}, kind), note('No address to look up.')); return; }
-      try {
-        const r = await api(`/${kind}${qs({ ip: ip.value, from: around(inc.first_seen, -1), to: around(inc.last_seen, 1), limit: PAGE, cursor })}`);
-        items = r?.items || (Array.isArray(r) ? r : []);
-        next = r?.next_cursor || null;
-      } catch (e) {
-        replace(block, h('h3', {}, kind), note(`Cannot load ${kind}: ${e.message}`, 'error'));
-        return;
-      }
-    }
-    if (disposed) return;
-    const more = next ? h('button', { type: 'button', onClick: () => pageRelated(block, kind, null, next) }, `Next ${PAGE} ${kind}`) : null;
-    const first = cursor ? h('button', { type: 'button', class: 'ghost', onClick: () => pageRelated(block, kind, null, null) }, 'First page') : null;
-    replace(block, h('h3', {}, `${kind === 'events' ? 'Events' : 'Flows'}${ip ? ` involving ${ip.value}` : ''}`),
-      items.length ? recordsTable(items, kind) : note(`No ${kind} in the incident's time span.`),
-      h('div', { class: 'pager' }, first, more));
+  function pageRelated(block, kind, items, page) {
+    const pages = Math.max(1, Math.ceil(items.length / PAGE));
+    const slice = items.slice(page * PAGE, (page + 1) * PAGE);
+    const label = kind === 'events' ? 'Events' : 'Flows';
+    const ips = (inc.entities || []).filter((e) => e.type === 'ip');
+    const pager = h('div', { class: 'pager', role: 'group', 'aria-label': `${label} pages` },
+      page > 0 ? h('button', { type: 'button', class: 'ghost', onClick: () => pageRelated(block, kind, items, page - 1) }, 'Previous') : null,
+      pages > 1 ? h('span', { class: 'muted small' }, `page ${page + 1} of ${pages}`) : null,
+      page + 1 < pages ? h('button', { type: 'button', onClick: () => pageRelated(block, kind, items, page + 1) }, `Next ${PAGE}`) : null,
+      ips.map((e) => h('a', {
+        class: 'small',
+        href: `#/search?${new URLSearchParams({ kind, ip: e.value, from: around(inc.first_seen, -1), to: around(inc.last_seen, 1) })}`,
+      }, `All ${kind} of ${e.value}`)));
+    replace(block, h('h3', {}, `${label} (${items.length})`),
+      slice.length ? recordsTable(slice, kind) : note(`No ${kind} around the incident.`),
+      pager);
   }
 
   function onChange(e) {

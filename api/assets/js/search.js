@@ -146,9 +146,10 @@ export function renderSearch(root, ctx) {
 
   async function load(cursor) {
     if (!filters) filters = await searchFilters(kind);
+    const examples = [...filters.names].filter((n) => n.includes('.')).slice(0, 3);
     help.textContent = filters.text
       ? 'Words are searched in the records; field=value narrows to a field.'
-      : `Narrow by field with field=value, e.g. ${[...filters.names].filter((n) => n.includes('.')).slice(0, 3).join('=…, ')}=…`;
+      : examples.length ? `Narrow by field with field=value: ${examples.map((n) => `${n}=…`).join(', ')} and more.` : '';
     const params = {};
     for (const k of ['from', 'to', 'sector', 'ip', 'port']) if (p.get(k)) params[k] = p.get(k);
     if (!p.toString()) {
