@@ -33,7 +33,7 @@ export function renderIncident(root, id, ctx) {
   const history = panel('History', { id: 'history' });
   const related = panel('Related events and flows', { id: 'related' });
   root.append(head, h('div', { class: 'incident-grid' },
-    h('div', { class: 'col-main' }, evidence.section, chart.section, related.section),
+    h('div', { class: 'col-main' }, chart.section, evidence.section, related.section),
     h('div', { class: 'col-side' }, actions.section, facts.section, notes.section, history.section)));
 
   const busy = new Set();
@@ -137,7 +137,10 @@ export function renderIncident(root, id, ctx) {
         h('td', {}, e.role))))));
 
     const ev = (inc.evidence || []).slice().sort((a, b) => String(a.at).localeCompare(String(b.at)));
-    replace(evidence.body, ev.length ? h('ol', { class: 'evidence' }, ev.map(evidenceItem)) : note('No evidence recorded.'));
+    replace(evidence.body, ev.length
+      ? h('div', { class: 'scroll', tabindex: 0, role: 'region', 'aria-label': `${ev.length} signals, oldest first` },
+        h('ol', { class: 'evidence' }, ev.map(evidenceItem)))
+      : note('No evidence recorded.'));
 
     replace(chart.body, ev.length ? timeline({
       width: widthOf(chart.body, 760),
