@@ -107,10 +107,11 @@ fn platform() -> Platform {
         ),
     )
     .unwrap();
+    // The replay is from March 2026: no retention pass, or the server would drop it at start.
     let server = Server::start_with(
         &["--config", &config.display().to_string()],
         dir.path(),
-        &[],
+        &[("NCSOC_STORE__RETENTION_DAYS", "0")],
     );
     Platform {
         _dir: dir,

@@ -11,6 +11,8 @@ import {
 
 const HOUR = 3600 * 1000;
 const HOURS = 24;
+const RECENT = 6 * HOUR; // the traffic charts' window
+const STEP = 5 * 60 * 1000;
 
 export function incidentCard(inc) {
   return h('li', { class: 'card-item', 'data-incident-id': inc.id },
@@ -162,28 +164,37 @@ export function renderOverview(root, ctx) {
     const from = new Date(end - HOURS * HOUR).toISOString();
     const to = new Date(end).toISOString();
     const window = { from, to, bucket: '1h' };
-    const [flows, events] = await Promise.all([
+    const recentWindow = { from: new Date(end - RECENT).toISOString(), to, bucket: '5m' };
+    const [flows, events, recentFlows, recentEvents] = await Promise.all([
       api(`/flows/timeseries${qs(window)}`).catch(() => null),
       api(`/events/timeseries${qs(window)}`).catch(() => null),
+      api(`/flows/timeseries${qs(recentWindow)}`).catch(() => null),
+      api(`/events/timeseries${qs(recentWindow)}`).catch(() => null),
     ]);
     if (disposed) return null;
     const names = new Set(tracked.map((x) => x.sector));
     for (const inc of recent.values()) for (const x of inc.sectors || []) names.add(x);
-    const hourly = new Map(); // sector → Map(t → {flows, events})
     const totals = new Map(); // sector → {flows, events}
     for (const [kind, body] of [['flows', flows], ['events', events]]) {
       for (const b of body?.buckets || []) {
         const t = Date.parse(b.start);
         if (!Number.isFinite(t) || !b.sector) continue;
         names.add(b.sector);
-        const m = hourly.get(b.sector) || new Map();
-        const p = m.get(t) || { flows: 0, events: 0 };
-        p[kind] += b.count || 0;
-        m.set(t, p);
-        hourly.set(b.sector, m);
         const tot = totals.get(b.sector) || { flows: 0, events: 0 };
         tot[kind] += b.count || 0;
         totals.set(b.sector, tot);
+      }
+    }
+    const recentSeries = new Map(); // sector → Map(t → {flows, events}), 5-minute buckets
+    for (const [kind, body] of [['flows', recentFlows], ['events', recentEvents]]) {
+      for (const b of body?.buckets || []) {
+        const t = Date.parse(b.start);
+        if (!Number.isFinite(t) || !b.sector) continue;
+        const m = recentSeries.get(b.sector) || new Map();
+        const p = m.get(t) || { flows: 0, events: 0 };
+        p[kind] += b.count || 0;
+        m.set(t, p);
+        recentSeries.set(b.sector, m);
       }
     }
     sectorNames = [...names].sort();
@@ -206,13 +217,13 @@ export function renderOverview(root, ctx) {
         points = band.points;
         caption = `flow records per ${band.bin} s against expected ± 3σ`;
       } else {
-        const m = hourly.get(name) || new Map();
+        const m = recentSeries.get(name) || new Map();
         points = [];
-        for (let t = end - HOURS * HOUR; t < end; t += HOUR) {
+        for (let t = end - RECENT; t < end; t += STEP) {
           const p = m.get(t);
           points.push({ t, v: p ? p.flows + p.events : 0, lo: null, hi: null, expected: null });
         }
-        caption = st ? 'records per hour; baseline still learning' : 'records per hour; no baseline (not tracked since the server started)';
+        caption = st ? 'records per 5 min; baseline still learning' : 'records per 5 min; no baseline (not tracked since the server started)';
       }
       const outside = points.filter((p) => (p.hi !== null && p.v > p.hi) || (p.lo !== null && p.v < p.lo)).length;
       charts.append(h('figure', { class: 'band-figure', 'data-sector': name },
