@@ -227,7 +227,7 @@ export function renderOverview(root, ctx) {
       }
       const outside = points.filter((p) => (p.hi !== null && p.v > p.hi) || (p.lo !== null && p.v < p.lo)).length;
       charts.append(h('figure', { class: 'band-figure', 'data-sector': name },
-        h('figcaption', {}, h('strong', {}, name), ` · ${caption}`,
+        h('figcaption', {}, h('strong', {}, name), h('span', { class: 'muted' }, caption),
           outside ? h('span', { class: 'badge sev-high' }, `${outside} outside the band`) : null),
         bandChart({
           points, width: chartWidth,
