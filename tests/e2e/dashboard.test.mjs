@@ -80,6 +80,12 @@ async function shot(page, name) {
   await page.screenshot({ path: join(SHOTS, `dashboard-${name}.png`) });
 }
 
+/** The view fits the 1366-pixel width: nothing scrolls sideways. */
+async function fitsWidth(page) {
+  const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  assert.ok(scroll <= inner, `the page is ${scroll} px wide in a ${inner} px window`);
+}
+
 function noProblems() {
   assert.deepEqual(problems.splice(0), [], 'the pages logged errors or broke a rule');
 }
@@ -140,6 +146,7 @@ test('log in, see the replay incident on the board, open it, change its status, 
   assert.ok(await hot.count() >= 3, 'the campaign colours energy, finance and health');
   await a.page.locator('#traffic figure').first().waitFor();
   await a.page.locator('#live[data-state="live"]').waitFor();
+  await fitsWidth(a.page);
   await shot(a.page, 'overview');
 
   // A second analyst, in another browser session, watches the same incident.
@@ -163,7 +170,14 @@ test('log in, see the replay incident on the board, open it, change its status, 
   assert.match(await evidence.first().textContent(), /Observed 80(\.\d+)? against a threshold of 20 over 60 s/);
   assert.equal(await a.page.locator('#signals svg circle.mark').count(), campaign.signal_count);
   await a.page.locator('#related .related-block[data-kind="flows"] table').waitFor();
+  await fitsWidth(a.page);
   await shot(a.page, 'incident');
+
+  // A merge into an incident that does not exist is refused, and said so.
+  await a.page.getByLabel('Merge into').fill('01NOSUCHINCIDENT0000000000');
+  await a.page.getByRole('button', { name: 'Merge' }).click();
+  await a.page.locator('#toast.error', { hasText: 'Merge failed' }).waitFor();
+  problems.splice(0); // the 404 is logged on the console
 
   await a.page.getByRole('button', { name: 'Acknowledge' }).click();
   await a.page.locator('[data-field="status"]', { hasText: 'Acknowledged' }).waitFor();
@@ -209,6 +223,7 @@ test('search finds the scanner\'s flows by address and port', async () => {
     assert.match(text, /203\.0\.113\.77/);
     assert.match(text, /energy/);
   }
+  await fitsWidth(page);
   await shot(page, 'search');
   await context.close();
   noProblems();
