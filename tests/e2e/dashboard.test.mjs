@@ -208,9 +208,20 @@ test('log in, see the replay incident on the board, open it, change its status, 
   noProblems();
 });
 
-test('search finds the scanner\'s flows by address and port', async () => {
+test('the incident list filters, and search finds the scanner\'s flows by address and port', async () => {
   const { context, page } = await session('search');
   await login(page, TOKEN);
+  await page.getByRole('link', { name: 'Incidents', exact: true }).click();
+  await page.locator('.results .card').first().waitFor();
+  assert.equal(await page.locator('.results .card').count(), 2);
+  await page.getByLabel('Sector').fill('transport');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await page.waitForURL('**/#/incidents?sector=transport');
+  await page.locator('.results .card').first().waitFor();
+  assert.equal(await page.locator('.results .card').count(), 1);
+  assert.match(await page.locator('.results .card').textContent(), /DNS tunnelling/);
+  await fitsWidth(page);
+  await shot(page, 'incidents');
   await page.getByRole('link', { name: 'Search' }).click();
   await page.getByLabel('IP or CIDR').fill('203.0.113.77');
   await page.getByLabel('Port').fill('445');

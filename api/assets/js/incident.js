@@ -311,11 +311,16 @@ export function renderIncidentList(root, ctx) {
       replace(results, note(`Cannot list incidents: ${e.message}`, 'error'));
     }
   }
-  const onChange = () => load();
+  // Live changes reload the first page, at most once a second.
+  let pending = null;
+  const onChange = () => {
+    if (!pending) pending = setTimeout(() => { pending = null; load(); }, 1000);
+  };
   changes.addEventListener('change', onChange);
   load();
   return () => {
     disposed = true;
+    clearTimeout(pending);
     changes.removeEventListener('change', onChange);
   };
 }
