@@ -433,4 +433,66 @@ mod tests {
         inc.sectors = vec!["finance".into()];
         assert!(!f.matches(ChangeKind::Escalated, &inc));
     }
+
+    /// The `[api.webhooks]` section of ncsoc.example.toml, with its commented destination
+    /// switched on, is valid and names every key.
+    #[test]
+    fn example_file_documents_every_key() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ncsoc.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let section = text.split("\n[api.webhooks]\n").nth(1).unwrap();
+        let toml_text: String = section
+            .lines()
+            .filter_map(|l| match l.strip_prefix("# ") {
+                Some("[[api.webhooks.destinations]]") => Some("[[destinations]]".to_string()),
+                Some(rest) if !rest.starts_with('#') && rest.contains(" = ") => {
+                    Some(rest.to_string())
+                }
+                Some(_) => None,
+                None => Some(l.to_string()),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c: WebhooksConfig = toml::from_str(&toml_text).unwrap();
+        c.validate().unwrap();
+        let defaults = WebhooksConfig::default();
+        assert_eq!(
+            (
+                c.max_concurrency,
+                c.max_body_bytes,
+                c.keep_delivered_days,
+                &c.ca_file
+            ),
+            (
+                defaults.max_concurrency,
+                defaults.max_body_bytes,
+                defaults.keep_delivered_days,
+                &defaults.ca_file
+            )
+        );
+        assert_eq!(c.destinations.len(), 1);
+        let table: toml::Table = toml_text.parse().unwrap();
+        let written = table["destinations"].as_array().unwrap()[0]
+            .as_table()
+            .unwrap();
+        // Every field but `secret` (documented, exclusive with secret_env) is written out.
+        let fields = [
+            "name",
+            "url",
+            "secret_env",
+            "filter",
+            "format",
+            "timeout_ms",
+            "max_attempts",
+            "backoff_base_ms",
+            "backoff_max_ms",
+            "ca_file",
+        ];
+        assert_eq!(written.len(), fields.len(), "{written:?}");
+        for f in fields {
+            assert!(written.contains_key(f), "{f}");
+        }
+        assert_eq!(written["filter"].as_table().unwrap().len(), 4);
+        assert!(section.contains("secret = "));
+    }
 }

@@ -151,6 +151,12 @@ impl WebhookMetrics {
     }
 }
 
+impl crate::RenderMetrics for WebhookMetrics {
+    fn render(&self, out: &mut String) {
+        WebhookMetrics::render(self, out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
