@@ -195,7 +195,7 @@ pub struct Delivery {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Due {
     /// Send this one now (the oldest due delivery of the destination, by change order).
-    Now(Delivery),
+    Now(Box<Delivery>),
     /// Nothing is due before this time.
     At(Timestamp),
     /// Nothing is pending.
@@ -487,7 +487,7 @@ impl ControlStore {
                 )
                 .optional()?;
             if let Some(d) = due {
-                return Ok(Due::Now(d));
+                return Ok(Due::Now(Box::new(d)));
             }
             let next: Option<i64> = c.query_row(
                 "SELECT MIN(next_attempt_at) FROM webhook_deliveries \
