@@ -852,7 +852,7 @@ fn admin_endpoints(addr: SocketAddr, admin: &str, analyst: &str) {
         json!({"name": "x", "url": "ftp://h/", "secret": OPS_SECRET}),
         json!({"name": "x", "url": "http://h/", "secret": "short"}),
         json!({"name": "x y", "url": "http://h/", "secret": OPS_SECRET}),
-        json!({"name": "x", "url": "http://h/", "secret_env": "NCSOC_NOT_SET_ANYWHERE"}),
+        json!({"name": "x", "url": "http://h/", "secret_env": "NCSOC_TEST_WEBHOOK_SECRET"}),
         json!({"name": "x", "url": "http://h/", "secret": OPS_SECRET, "ca_file": "/etc/passwd"}),
         json!({"name": "x", "url": "http://h/", "secret": OPS_SECRET, "filter": {"kinds": ["nope"]}}),
         json!([1, 2]),

@@ -110,7 +110,7 @@ pub struct Filter {
     #[schema(schema_with = events_schema)]
     pub events: Vec<ChangeKind>,
     /// Only incidents touching one of these sectors; empty: every sector.
-    #[schema(max_items = 64)]
+    #[schema(schema_with = sectors_schema)]
     pub sectors: Vec<String>,
 }
 
@@ -152,7 +152,7 @@ impl Filter {
         if let Some(s) = self
             .sectors
             .iter()
-            .find(|s| s.is_empty() || s.len() > MAX_SECTOR)
+            .find(|s| s.is_empty() || s.chars().count() > MAX_SECTOR)
         {
             return Err(format!(
                 "filter.sectors: `{}` is not a sector name (1 to {MAX_SECTOR} characters)",
@@ -163,23 +163,20 @@ impl Filter {
     }
 }
 
-/// One `[[api.webhooks.destinations]]`, also the body of `POST /api/v1/webhooks`.
-#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+/// One `[[api.webhooks.destinations]]`; also what a destination made with
+/// `POST /api/v1/webhooks` is stored as.
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationConfig {
     /// Letters, digits, `-`, `_` and `.`; 1 to 64 characters.
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
     pub name: String,
     /// `http://` or `https://` URL the deliveries are POSTed to.
-    #[schema(max_length = 2048)]
     pub url: String,
-    /// The signing secret (16 to 1024 bytes). Never returned nor logged.
+    /// The signing secret (16 to 1024 characters). Never returned nor logged.
     #[serde(default, skip_serializing)]
-    #[schema(min_length = 16, max_length = 1024, write_only)]
     pub secret: Option<String>,
     /// Or: the environment variable of `ncsoc serve` that holds the secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 128)]
     pub secret_env: Option<String>,
     #[serde(default)]
     pub filter: Filter,
@@ -187,23 +184,18 @@ pub struct DestinationConfig {
     pub format: Format,
     /// Time for one attempt (connect, send, answer), milliseconds.
     #[serde(default = "default_timeout_ms")]
-    #[schema(minimum = 100, maximum = 120000)]
     pub timeout_ms: u64,
     /// Attempts before a delivery is dead (kept with its last error).
     #[serde(default = "default_max_attempts")]
-    #[schema(minimum = 1, maximum = 100)]
     pub max_attempts: u32,
     /// Retry n waits a random time up to min(backoff_max_ms, backoff_base_ms * 2^(n-1)).
     #[serde(default = "default_backoff_base_ms")]
-    #[schema(minimum = 10, maximum = 3600000)]
     pub backoff_base_ms: u64,
     #[serde(default = "default_backoff_max_ms")]
-    #[schema(minimum = 10, maximum = 86400000)]
     pub backoff_max_ms: u64,
     /// PEM bundle trusted for this destination instead of `[api.webhooks] ca_file`
     /// (`ncsoc.toml` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
     pub ca_file: Option<PathBuf>,
 }
 
@@ -238,6 +230,46 @@ impl std::fmt::Debug for DestinationConfig {
     }
 }
 
+/// What a destination URL may look like, as the API document states it: `http` or
+/// `https`, a host name or IPv4 address, a port up to 65535, and a path (with a query)
+/// in unreserved, sub-delimiter and percent characters. [`url_shape`] checks exactly this.
+pub const URL_PATTERN: &str = "^https?://[A-Za-z0-9.-]+(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?(/[A-Za-z0-9._~%!$&'()*+,;=:@/?-]*)?$";
+
+fn url_shape(url: &str) -> Result<(), &'static str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("must start with http:// or https://")?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (host, port) = match authority.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    };
+    if host.is_empty()
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    {
+        return Err("the host is a name or IPv4 address (letters, digits, `.`, `-`; no user name or password)");
+    }
+    if let Some(p) = port {
+        let ok = (1..=5).contains(&p.len())
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && (p.len() < 5 || !p.starts_with('0'))
+            && p.parse::<u32>().is_ok_and(|n| n <= 65_535);
+        if !ok {
+            return Err("the port is a number up to 65535");
+        }
+    }
+    if !path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._~%!$&'()*+,;=:@/?-".contains(&b))
+    {
+        return Err("the path holds a character that must be percent-encoded (or a fragment)");
+    }
+    Ok(())
+}
+
 /// Whether `name` is a destination name (also safe in a metric label and a URL path).
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -255,15 +287,12 @@ impl DestinationConfig {
                 self.name.chars().take(MAX_NAME).collect::<String>()
             ));
         }
-        if self.name == "deliveries" {
-            return Err("name: `deliveries` is reserved".into());
-        }
         self.uri()?;
         match (&self.secret, &self.secret_env) {
-            (Some(s), None) if (MIN_SECRET..=MAX_SECRET).contains(&s.len()) => {}
+            (Some(s), None) if (MIN_SECRET..=MAX_SECRET).contains(&s.chars().count()) => {}
             (Some(_), None) => {
                 return Err(format!(
-                    "secret: between {MIN_SECRET} and {MAX_SECRET} bytes"
+                    "secret: between {MIN_SECRET} and {MAX_SECRET} characters"
                 ))
             }
             (None, Some(v))
@@ -287,37 +316,22 @@ impl DestinationConfig {
         if !(10..=3_600_000).contains(&self.backoff_base_ms) {
             return Err("backoff_base_ms: between 10 and 3600000".into());
         }
-        if !(self.backoff_base_ms..=86_400_000).contains(&self.backoff_max_ms) {
-            return Err("backoff_max_ms: between backoff_base_ms and 86400000".into());
+        if !(10..=86_400_000).contains(&self.backoff_max_ms) {
+            return Err("backoff_max_ms: between 10 and 86400000".into());
         }
         Ok(())
     }
 
-    /// The URL, checked: `http` or `https`, a host, no user name or password in it.
+    /// The URL, checked against [`URL_PATTERN`] (a host name or IPv4 address, an optional
+    /// port, a path and query in plain characters; no user name, password or fragment).
     pub fn uri(&self) -> Result<hyper::Uri, String> {
         if self.url.len() > MAX_URL {
             return Err(format!("url: at most {MAX_URL} characters"));
         }
-        let uri: hyper::Uri = self
-            .url
+        url_shape(&self.url).map_err(|e| format!("url: {e}"))?;
+        self.url
             .parse()
-            .map_err(|e| format!("url: not a URL ({e})"))?;
-        match uri.scheme_str() {
-            Some("http") | Some("https") => {}
-            _ => return Err("url: must start with http:// or https://".into()),
-        }
-        let Some(auth) = uri.authority() else {
-            return Err("url: no host".into());
-        };
-        if auth.as_str().contains('@') {
-            return Err(
-                "url: no user name or password in the URL (the deliveries are signed)".into(),
-            );
-        }
-        if auth.host().is_empty() {
-            return Err("url: no host".into());
-        }
-        Ok(uri)
+            .map_err(|e| format!("url: not a URL ({e})"))
     }
 
     /// The secret: given, or read from the environment now.
@@ -327,9 +341,9 @@ impl DestinationConfig {
         }
         let var = self.secret_env.as_deref().unwrap_or_default();
         match std::env::var(var) {
-            Ok(s) if (MIN_SECRET..=MAX_SECRET).contains(&s.len()) => Ok(s),
+            Ok(s) if (MIN_SECRET..=MAX_SECRET).contains(&s.chars().count()) => Ok(s),
             Ok(_) => Err(format!(
-                "the environment variable {var} must hold {MIN_SECRET} to {MAX_SECRET} bytes"
+                "the environment variable {var} must hold {MIN_SECRET} to {MAX_SECRET} characters"
             )),
             Err(_) => Err(format!("the environment variable {var} is not set")),
         }
@@ -357,13 +371,37 @@ fn string_enum(values: impl IntoIterator<Item = &'static str>) -> ObjectBuilder 
 }
 
 fn severity_schema() -> impl Into<RefOr<Schema>> {
-    string_enum(Severity::ALL.iter().map(|s| s.as_str()))
+    let values = Severity::ALL
+        .iter()
+        .map(|s| serde_json::Value::from(s.as_str()))
+        .chain([serde_json::Value::Null]);
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(values))
+        .description(Some(
+            "Only incidents at least this severe; absent or null: all.",
+        ))
 }
 
 fn kinds_schema() -> impl Into<RefOr<Schema>> {
     ArrayBuilder::new()
         .items(string_enum(IncidentKind::ALL.iter().map(|k| k.as_str())))
         .max_items(Some(MAX_LIST))
+        .description(Some("Only these incident kinds; empty: every kind."))
+}
+
+fn sectors_schema() -> impl Into<RefOr<Schema>> {
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::new(Type::String))
+                .min_length(Some(1))
+                .max_length(Some(MAX_SECTOR)),
+        )
+        .max_items(Some(MAX_LIST))
+        .description(Some(
+            "Only incidents touching one of these sectors; empty: every sector.",
+        ))
 }
 
 fn events_schema() -> impl Into<RefOr<Schema>> {
@@ -371,6 +409,10 @@ fn events_schema() -> impl Into<RefOr<Schema>> {
         .items(string_enum(ChangeKind::ALL.iter().map(|k| k.as_str())))
         .min_items(Some(1))
         .max_items(Some(MAX_LIST))
+        .description(Some(
+            "Only these changes (X-Ncsoc-Event without `incident.`). Default: opened, \
+             escalated, reopened, worked.",
+        ))
 }
 
 #[cfg(test)]
@@ -397,16 +439,61 @@ mod tests {
             ("name = \"a b\"\nurl = \"http://x/\"\nsecret = \"0123456789abcdef\"", "name"),
             ("name = \"a\"\nurl = \"ftp://x/\"\nsecret = \"0123456789abcdef\"", "url"),
             ("name = \"a\"\nurl = \"http://u:p@x/\"\nsecret = \"0123456789abcdef\"", "url"),
+            ("name = \"a\"\nurl = \"http://h*/\"\nsecret = \"0123456789abcdef\"", "url"),
+            ("name = \"a\"\nurl = \"http://h:65536/\"\nsecret = \"0123456789abcdef\"", "url"),
+            ("name = \"a\"\nurl = \"http://h/a b\"\nsecret = \"0123456789abcdef\"", "url"),
+            ("name = \"a\"\nurl = \"http://h/#x\"\nsecret = \"0123456789abcdef\"", "url"),
             ("name = \"a\"\nurl = \"http://x/\"\nsecret = \"short\"", "secret"),
             ("name = \"a\"\nurl = \"http://x/\"", "secret"),
             ("name = \"a\"\nurl = \"http://x/\"\nsecret_env = \"A-B\"", "secret_env"),
             ("name = \"a\"\nurl = \"http://x/\"\nsecret = \"0123456789abcdef\"\nfilter = { events = [] }", "events"),
             ("name = \"a\"\nurl = \"http://x/\"\nsecret = \"0123456789abcdef\"\nfilter = { kinds = [\"nope\"] }", "nope"),
-            ("name = \"a\"\nurl = \"http://x/\"\nsecret = \"0123456789abcdef\"\nbackoff_base_ms = 5000\nbackoff_max_ms = 10", "backoff_max_ms"),
+            ("name = \"a\"\nurl = \"http://x/\"\nsecret = \"0123456789abcdef\"\nbackoff_max_ms = 1", "backoff_max_ms"),
             ("name = \"a\"\nurl = \"http://x/\"\nsecret = \"0123456789abcdef\"\nretries = 1", "retries"),
         ] {
             let err = dest(text).unwrap_err();
             assert!(err.contains(needle), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn urls_are_what_the_pattern_says() {
+        let ok = [
+            "http://127.0.0.1:9000/hook",
+            "https://cc.example.gov/ncsoc/hook?token=a%20b&x=1",
+            "http://h",
+            "http://h:65535",
+            "http://h:0/",
+            "https://hooks.slack.com/services/T0/B0/XyZ",
+        ];
+        let bad = [
+            "http://h:99999/",
+            "http://h:01234/",
+            "http://:80/",
+            "ftp://h/",
+            "http://[::1]/",
+            "http://h/é",
+        ];
+        for u in ok {
+            assert_eq!(url_shape(u), Ok(()), "{u}");
+            assert!(u.parse::<hyper::Uri>().is_ok(), "{u}");
+        }
+        for u in bad {
+            assert!(url_shape(u).is_err(), "{u}");
+        }
+    }
+
+    proptest::proptest! {
+        /// `url_shape` accepts exactly what the documented pattern matches.
+        #[test]
+        fn url_shape_is_the_pattern(
+            url in "(https?|ftp)://[A-Za-z0-9.:@\\[\\]*-]{0,12}(:[0-9]{0,6})?(/[A-Za-z0-9._~%!$&'()*+,;=:@/?# \"<>é-]{0,12})?"
+        ) {
+            let re = regex::Regex::new(URL_PATTERN).unwrap();
+            proptest::prop_assert_eq!(url_shape(&url).is_ok(), re.is_match(&url), "{}", url);
+            if url_shape(&url).is_ok() {
+                proptest::prop_assert!(url.parse::<hyper::Uri>().is_ok(), "{}", url);
+            }
         }
     }
 

@@ -10,6 +10,7 @@ use ncsoc_model::Timestamp;
 use ncsoc_store::control::{
     Delivery, DeliveryQuery, DeliveryStatus, Destination, DestinationSource, Role,
 };
+use serde::Deserialize as _;
 use utoipa_axum::router::OpenApiRouter;
 
 use super::config::{valid_name, DestinationConfig, Filter, Format};
@@ -26,6 +27,91 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(utoipa_axum::routes!(delete_destination))
         .routes(utoipa_axum::routes!(list_deliveries))
         .routes(utoipa_axum::routes!(retry_delivery))
+}
+
+/// The body of `POST /webhooks`. (A destination in ncsoc.toml may instead name an
+/// environment variable for its secret, and a CA bundle.)
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDestination {
+    /// Letters, digits, `-`, `_` and `.`; 1 to 64 characters.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")]
+    pub name: String,
+    /// The `http://` or `https://` URL the deliveries are POSTed to: a host name or IPv4
+    /// address, an optional port, a path and query in plain or percent-encoded characters.
+    #[schema(
+        max_length = 2048,
+        pattern = "^https?://[A-Za-z0-9.-]+(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?(/[A-Za-z0-9._~%!$&'()*+,;=:@/?-]*)?$"
+    )]
+    pub url: String,
+    /// The signing secret. Stored to sign with; never returned nor logged.
+    #[schema(min_length = 16, max_length = 1024, write_only)]
+    pub secret: String,
+    #[serde(default)]
+    pub filter: Filter,
+    #[serde(default)]
+    pub format: Format,
+    /// Time for one attempt (connect, send, answer), milliseconds. Default 5000.
+    #[schema(minimum = 100, maximum = 120000)]
+    #[serde(default, deserialize_with = "whole_number")]
+    pub timeout_ms: Option<u64>,
+    /// Attempts before a delivery is dead (kept with its last error). Default 12.
+    #[schema(minimum = 1, maximum = 100)]
+    #[serde(default, deserialize_with = "whole_number")]
+    pub max_attempts: Option<u32>,
+    /// Retry n waits a random time up to min(backoff_max_ms, backoff_base_ms * 2^(n-1)).
+    /// Default 1000.
+    #[schema(minimum = 10, maximum = 3600000)]
+    #[serde(default, deserialize_with = "whole_number")]
+    pub backoff_base_ms: Option<u64>,
+    /// Default 600000.
+    #[schema(minimum = 10, maximum = 86400000)]
+    #[serde(default, deserialize_with = "whole_number")]
+    pub backoff_max_ms: Option<u64>,
+}
+
+/// An optional whole number, also when a client writes it as `378.0` (JSON Schema counts
+/// that as an integer; serde does not).
+fn whole_number<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let whole = n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 9.0e15)
+            .map(|f| f as u64)
+    });
+    whole
+        .and_then(|w| T::try_from(w).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("expected a whole number in range, got {n}")))
+}
+
+impl NewDestination {
+    fn into_config(self) -> DestinationConfig {
+        let defaults: DestinationConfig = serde_json::from_value(serde_json::json!({
+            "name": "x", "url": "http://x/"
+        }))
+        .expect("defaults of a destination");
+        DestinationConfig {
+            name: self.name,
+            url: self.url,
+            secret: Some(self.secret),
+            secret_env: None,
+            filter: self.filter,
+            format: self.format,
+            timeout_ms: self.timeout_ms.unwrap_or(defaults.timeout_ms),
+            max_attempts: self.max_attempts.unwrap_or(defaults.max_attempts),
+            backoff_base_ms: self.backoff_base_ms.unwrap_or(defaults.backoff_base_ms),
+            backoff_max_ms: self.backoff_max_ms.unwrap_or(defaults.backoff_max_ms),
+            ca_file: None,
+        }
+    }
 }
 
 /// A destination as the API shows it: everything but the secret.
@@ -259,7 +345,7 @@ async fn list_destinations(
     post,
     path = "/webhooks",
     tag = "webhooks",
-    request_body(content = DestinationConfig, description = "The destination: give `secret` (16 to 1024 bytes) or `secret_env`; `ca_file` only in ncsoc.toml"),
+    request_body(content = NewDestination, description = "The destination"),
     responses(
         (status = 201, description = "Created", body = DestinationView),
         (status = 400, description = "Invalid destination", body = ErrorBody),
@@ -282,17 +368,10 @@ async fn create_destination(
             "the body is larger than {MAX_BODY} bytes"
         )));
     }
-    let cfg: DestinationConfig = serde_json::from_slice(&body)
+    let new: NewDestination = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid destination: {e}")))?;
+    let cfg = new.into_config();
     cfg.validate().map_err(ApiError::bad_request)?;
-    if cfg.ca_file.is_some() {
-        return Err(ApiError::bad_request(
-            "ca_file can only be set in ncsoc.toml",
-        ));
-    }
-    if cfg.secret_env.is_some() {
-        cfg.resolve_secret().map_err(ApiError::bad_request)?;
-    }
     let secret = cfg.secret.clone().unwrap_or_default();
     let Some(d) = state.control.create_webhook_destination(
         &cfg.name,
@@ -316,7 +395,6 @@ async fn create_destination(
             "origin": url_origin(&cfg.url),
             "format": cfg.format,
             "filter": cfg.filter,
-            "secret_env": cfg.secret_env,
         }),
     )?;
     tracing::info!(destination = %cfg.name, by = %who.actor(), "webhook destination created");
@@ -329,7 +407,7 @@ async fn create_destination(
     delete,
     path = "/webhooks/{name}",
     tag = "webhooks",
-    params(("name" = String, Path, description = "The destination's name")),
+    params(("name" = String, Path, description = "The destination's name", min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Not a destination name", body = ErrorBody),
@@ -376,7 +454,7 @@ async fn delete_destination(
     get,
     path = "/webhooks/{name}/deliveries",
     tag = "webhooks",
-    params(("name" = String, Path, description = "The destination's name"), DeliveriesParams),
+    params(("name" = String, Path, description = "The destination's name", min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$"), DeliveriesParams),
     responses(
         (status = 200, description = "One page of deliveries", body = DeliveryList),
         (status = 400, description = "Invalid parameter", body = ErrorBody),
@@ -429,7 +507,7 @@ async fn list_deliveries(
     post,
     path = "/webhooks/deliveries/{id}/retry",
     tag = "webhooks",
-    params(("id" = String, Path, description = "The delivery id (`X-Ncsoc-Delivery`)")),
+    params(("id" = String, Path, description = "The delivery id (`X-Ncsoc-Delivery`)", pattern = "^dlv_[0-9a-f]{32}$")),
     responses(
         (status = 200, description = "Requeued", body = DeliveryView),
         (status = 400, description = "Not a delivery id", body = ErrorBody),
@@ -479,4 +557,15 @@ async fn retry_delivery(
     )?;
     tracing::info!(delivery = %id, destination = %d.destination, by = %who.actor(), "dead webhook delivery requeued");
     Ok(Json(delivery_view(&d)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_documented_url_pattern_is_the_one_checked() {
+        let (_, doc) = crate::api_v1().split_for_parts();
+        let doc = serde_json::to_value(doc).unwrap();
+        let url = &doc["components"]["schemas"]["NewDestination"]["properties"]["url"];
+        assert_eq!(url["pattern"], super::super::config::URL_PATTERN);
+    }
 }
