@@ -466,6 +466,22 @@ filter = {{ events = ["opened"] }}
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("replay-data/finance-netflow.pcap"),
     );
 
+    // A destination whose secret is missing stops the start, naming it.
+    let out = Command::new(env!("CARGO_BIN_EXE_ncsoc"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env("NCSOC_STORE__DATA_DIR", &data)
+        .env("NCSOC_SERVER__LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env_remove("NCSOC_TEST_WEBHOOK_SECRET")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("NCSOC_TEST_WEBHOOK_SECRET is not set"),
+        "{stderr}"
+    );
+
     // Run 1: the incident opens and changes; cc refuses everything; killed mid-retry.
     let server = Server::start_with(&args, &data, &env);
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -20,6 +20,8 @@ use crate::{AppState, Principal};
 
 /// Largest `POST /webhooks` body.
 const MAX_BODY: usize = 64 * 1024;
+/// Most destinations (each has a sender task polling its outbox).
+const MAX_DESTINATIONS: usize = 64;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -351,7 +353,7 @@ async fn list_destinations(
         (status = 400, description = "Invalid destination", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
-        (status = 409, description = "A destination of that name exists", body = ErrorBody),
+        (status = 409, description = "A destination of that name exists, or there are 64 already", body = ErrorBody),
         (status = 429, description = "Too many requests", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -372,6 +374,11 @@ async fn create_destination(
         .map_err(|e| ApiError::bad_request(format!("invalid destination: {e}")))?;
     let cfg = new.into_config();
     cfg.validate().map_err(ApiError::bad_request)?;
+    if state.control.webhook_destinations()?.len() >= MAX_DESTINATIONS {
+        return Err(ApiError::conflict(format!(
+            "there are {MAX_DESTINATIONS} webhook destinations already; delete one first"
+        )));
+    }
     let secret = cfg.secret.clone().unwrap_or_default();
     let Some(d) = state.control.create_webhook_destination(
         &cfg.name,

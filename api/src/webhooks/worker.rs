@@ -31,8 +31,12 @@ use crate::hub::IncidentHub;
 
 /// Changes read from the log per dispatch step.
 const BATCH: usize = 256;
-/// The longest a sender or the dispatcher sleeps without looking at the outbox.
+/// The longest the dispatcher sleeps without looking at the change log (it also wakes
+/// on every change the hub announces).
 const POLL: Duration = Duration::from_secs(1);
+/// The longest a sender sleeps without looking at its outbox (it also wakes when the
+/// dispatcher enqueues for it; a requeued dead letter waits for this).
+const IDLE_POLL: Duration = Duration::from_secs(5);
 const COUNTS_EVERY: Duration = Duration::from_secs(2);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -302,7 +306,7 @@ pub fn backoff(n: u32, base_ms: u64, max_ms: u64) -> Duration {
 enum Step {
     /// Something was sent; look again at once.
     Sent,
-    /// Nothing due for this long (at most [`POLL`]).
+    /// Nothing due for this long.
     Wait(Duration),
     /// The destination is gone, or the sender is stopping.
     Done,
@@ -321,7 +325,7 @@ async fn sender(
         let wait = match step(&shared, id, &mut stop).await {
             Ok(Step::Sent) => continue,
             Ok(Step::Done) => return,
-            Ok(Step::Wait(d)) => d.min(POLL),
+            Ok(Step::Wait(d)) => d.min(IDLE_POLL),
             Err(e) => {
                 tracing::warn!(destination_id = id, error = %e, "webhook sender step failed");
                 POLL
@@ -358,7 +362,7 @@ async fn step(shared: &Shared, id: i64, stop: &mut watch::Receiver<bool>) -> Res
             let ns = (t.nanos() - now.nanos()).max(0) as u64;
             return Ok(Step::Wait(Duration::from_nanos(ns)));
         }
-        Due::Idle => return Ok(Step::Wait(POLL)),
+        Due::Idle => return Ok(Step::Wait(IDLE_POLL)),
     };
     let Ok(_permit) = shared.permits.acquire().await else {
         return Ok(Step::Done);
