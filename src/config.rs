@@ -81,6 +81,7 @@ impl Config {
         config.store.validate()?;
         config.intake.validate().map_err(anyhow::Error::msg)?;
         config.detector.validate().map_err(anyhow::Error::msg)?;
+        config.api.webhooks.validate().map_err(anyhow::Error::msg)?;
         Ok(config)
     }
 }

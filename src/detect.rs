@@ -9,9 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use ncsoc_api::IncidentHub;
 use ncsoc_detector::{Detector, DetectorConfig, DetectorStats};
 use ncsoc_model::{Event, Incident};
-use ncsoc_store::Store;
+use ncsoc_store::control::ChangeKind;
+use ncsoc_store::Scope;
 use tokio::sync::mpsc;
 
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
@@ -153,11 +155,12 @@ fn save(detector: &Detector, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the detector over `input`; incidents go to `store`.
+/// Starts the detector over `input`; incidents go through `hub` (store, change log, live
+/// subscribers and webhooks).
 pub fn start(
     config: DetectorConfig,
     data_dir: &Path,
-    store: Arc<dyn Store>,
+    hub: Arc<IncidentHub>,
     mut input: mpsc::Receiver<Vec<Event>>,
 ) -> anyhow::Result<DetectorTask> {
     let path = checkpoint_path(data_dir);
@@ -189,10 +192,19 @@ pub fn start(
         use std::sync::atomic::Ordering::Relaxed;
         while let Some(batch) = incidents_rx.recv().await {
             for inc in batch {
-                match store.put_incident(&inc).await {
-                    Ok(()) => m.incident_writes.fetch_add(1, Relaxed),
+                let _guard = hub.write_lock.lock().await;
+                let before = hub
+                    .store
+                    .incident(&inc.id, &Scope::All)
+                    .await
+                    .ok()
+                    .flatten();
+                let kind = change_kind(before.as_ref(), &inc);
+                let id = inc.id.clone();
+                match hub.record(kind, "detector", inc).await {
+                    Ok(_) => m.incident_writes.fetch_add(1, Relaxed),
                     Err(e) => {
-                        tracing::warn!(incident = %inc.id, error = %e, "incident write failed");
+                        tracing::warn!(incident = %id, error = %e, "incident write failed");
                         m.incident_write_errors.fetch_add(1, Relaxed)
                     }
                 };
@@ -236,6 +248,21 @@ pub fn start(
         writer,
         metrics,
     })
+}
+
+/// What a detector update is to the change log: new, escalated (more severe, or a new
+/// sector), or just updated.
+fn change_kind(before: Option<&Incident>, after: &Incident) -> ChangeKind {
+    match before {
+        None => ChangeKind::Opened,
+        Some(b)
+            if after.severity > b.severity
+                || after.sectors.iter().any(|s| !b.sectors.contains(s)) =>
+        {
+            ChangeKind::Escalated
+        }
+        Some(_) => ChangeKind::Updated,
+    }
 }
 
 fn checkpoint(detector: &Detector, path: &Path, m: &DetectorMetrics) {

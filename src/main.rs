@@ -281,13 +281,22 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .context("opening the store")?;
     tracing::info!(backend = store.name(), data_dir = %cfg.store.data_dir.display(), "store open");
     let metrics = Arc::new(StoreMetrics::new(store.name()));
+    let control = Arc::new(
+        ncsoc_store::ControlStore::open(&cfg.store.data_dir)
+            .context("opening the control store")?,
+    );
+    let mut state = ncsoc_api::AppState::new(store.clone(), control, cfg.api.clone());
+    // Webhooks first: a destination whose secret is missing stops the start before intake opens.
+    let webhooks = ncsoc_api::webhooks::start(&state)
+        .map_err(anyhow::Error::msg)
+        .context("starting the webhook sender")?;
     // Durable events go on to the detector; its incidents come back to the store.
     let (tap, detector_input) = tokio::sync::mpsc::channel(64);
     let writer = Writer::start_with_tap(store.clone(), &cfg.store, metrics.clone(), Some(tap))?;
     let detector = detect::start(
         cfg.detector.clone(),
         &cfg.store.data_dir,
-        store.clone(),
+        state.hub.clone(),
         detector_input,
     )
     .context("starting the detector")?;
@@ -319,15 +328,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         None
     };
 
-    let control = Arc::new(
-        ncsoc_store::ControlStore::open(&cfg.store.data_dir)
-            .context("opening the control store")?,
-    );
-    let mut state = ncsoc_api::AppState::new(store.clone(), control, cfg.api.clone());
     state.metrics = vec![
         metrics.clone(),
         Arc::new(move |out: &mut String| intake_metrics.render(out)),
         Arc::new(move |out: &mut String| detector_metrics.render(out)),
+        webhooks.metrics.clone(),
     ];
     ncsoc_api::serve(
         cfg.server.listen,
@@ -344,6 +349,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     writer.shutdown().await;
     detector.stop().await;
+    webhooks.stop().await;
     tracing::info!(
         rows = metrics
             .rows_written

@@ -20,6 +20,10 @@ use crate::{Result, StoreError};
 pub use audit::{AuditEntry, AuditQuery};
 pub use changes::{Change, ChangeKind};
 pub use tokens::{Role, TokenRecord};
+pub use webhooks::{
+    Delivery, DeliveryCounts, DeliveryQuery, DeliveryStatus, Destination, DestinationSource,
+    Dispatch, Due, Failure, NewDelivery,
+};
 
 /// Every table of the control store, created if missing. Each part keeps its own DDL.
 fn schema() -> String {
