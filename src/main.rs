@@ -284,10 +284,16 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     // Durable events go on to the detector; its incidents come back to the store.
     let (tap, detector_input) = tokio::sync::mpsc::channel(64);
     let writer = Writer::start_with_tap(store.clone(), &cfg.store, metrics.clone(), Some(tap))?;
+    // The API state comes first: the detector records its incidents through its hub.
+    let control = Arc::new(
+        ncsoc_store::ControlStore::open(&cfg.store.data_dir)
+            .context("opening the control store")?,
+    );
+    let mut state = ncsoc_api::AppState::new(store.clone(), control, cfg.api.clone());
     let detector = detect::start(
         cfg.detector.clone(),
         &cfg.store.data_dir,
-        store.clone(),
+        state.hub.clone(),
         detector_input,
     )
     .context("starting the detector")?;
@@ -319,21 +325,16 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         None
     };
 
-    let control = Arc::new(
-        ncsoc_store::ControlStore::open(&cfg.store.data_dir)
-            .context("opening the control store")?,
-    );
-    let mut state = ncsoc_api::AppState::new(store.clone(), control, cfg.api.clone());
     state.metrics = vec![
         metrics.clone(),
         Arc::new(move |out: &mut String| intake_metrics.render(out)),
         Arc::new(move |out: &mut String| detector_metrics.render(out)),
     ];
-    ncsoc_api::serve(
-        cfg.server.listen,
-        ncsoc_api::router(state),
-        shutdown_signal(),
-    )
+    let hub = state.hub.clone();
+    ncsoc_api::serve(cfg.server.listen, ncsoc_api::router(state), async move {
+        shutdown_signal().await;
+        hub.close(); // live streams end, so open requests can finish
+    })
     .await
     .with_context(|| format!("serving HTTP on {}", cfg.server.listen))?;
 
