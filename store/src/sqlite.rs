@@ -989,4 +989,48 @@ mod tests {
         assert_eq!(got[0].fields.category, e.fields.category);
         assert_eq!(got[0].fields.source_port, e.fields.source_port);
     }
+
+    /// A version 2 database's incidents get the list's filter columns and entity index.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn version_2_incidents_are_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let i: Incident = serde_json::from_value(serde_json::json!({
+            "id": "inc-1", "title": "Port scan from 203.0.113.9", "kind": "port_scan",
+            "severity": "high", "score": 70, "status": "acknowledged", "sectors": ["energy"],
+            "entities": [{"type": "ip", "value": "203.0.113.9", "role": "attacker"}],
+            "first_seen": "2026-03-01T00:00:00Z", "last_seen": "2026-03-01T00:10:00Z"
+        }))
+        .unwrap();
+        {
+            let conn = Connection::open(dir.path().join("ncsoc.db")).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE incidents (id TEXT PRIMARY KEY, updated_at INTEGER NOT NULL, first_seen INTEGER NOT NULL, \
+                   last_seen INTEGER NOT NULL, status TEXT NOT NULL, severity TEXT NOT NULL, kind TEXT NOT NULL, \
+                   score INTEGER NOT NULL, doc TEXT NOT NULL);
+                 CREATE INDEX incidents_last_seen ON incidents(last_seen);
+                 CREATE TABLE incident_sectors (incident_id TEXT NOT NULL, sector TEXT NOT NULL, \
+                   PRIMARY KEY (incident_id, sector)) WITHOUT ROWID;
+                 INSERT INTO incident_sectors VALUES ('inc-1', 'energy');
+                 PRAGMA user_version=2;",
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO incidents VALUES ('inc-1', 0, ?1, ?2, 'acknowledged', 'high', 'port_scan', 70, ?3)",
+                params![i.first_seen.nanos(), i.last_seen.nanos(), serde_json::to_string(&i).unwrap()],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(dir.path(), &StoreConfig::default()).unwrap();
+        let mut q = IncidentQuery::new(Scope::Sectors(vec!["energy".into()]));
+        q.entity = Some("203.0.113.9".into());
+        q.min_severity = Some(ncsoc_model::Severity::High);
+        q.text = Some("PORT SCAN".into());
+        q.sort = crate::IncidentSort::parse("-severity").unwrap();
+        assert_eq!(store.incidents(&q).await.unwrap(), vec![i]);
+        q.min_severity = Some(ncsoc_model::Severity::Critical);
+        assert!(store.incidents(&q).await.unwrap().is_empty());
+        // Opening again changes nothing.
+        drop(store);
+        SqliteStore::open(dir.path(), &StoreConfig::default()).unwrap();
+    }
 }
