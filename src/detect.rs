@@ -241,13 +241,12 @@ pub fn start(
                 for e in &batch {
                     detector.observe(e);
                     let changed = detector.take_changed();
-                    if !changed.is_empty() {
-                        if incidents_tx
+                    if !changed.is_empty()
+                        && incidents_tx
                             .blocking_send((changed, e.fields.created))
                             .is_err()
-                        {
-                            break 'input;
-                        }
+                    {
+                        break 'input;
                     }
                 }
                 if let Ok(mut s) = m.stats.lock() {

@@ -1157,7 +1157,7 @@ pub fn encode_cursor(sort: IncidentSort, c: &IncidentCursor) -> String {
 
 pub fn decode_cursor(sort: IncidentSort, s: &str) -> ApiResult<IncidentCursor> {
     let bad = || ApiError::bad_request("`cursor` is not a cursor this list gave");
-    if s.len() % 2 != 0 || s.len() > 2 * (MAX_ID + 64) {
+    if !s.len().is_multiple_of(2) || s.len() > 2 * (MAX_ID + 64) {
         return Err(bad());
     }
     let bytes: Vec<u8> = (0..s.len())

@@ -17,7 +17,7 @@ const N: usize = 300;
 
 fn incident(n: usize) -> Incident {
     let mut sectors = vec![SECTORS[n % 4].to_string()];
-    if n % 5 == 0 {
+    if n.is_multiple_of(5) {
         sectors.push(SECTORS[(n + 1) % 4].to_string());
         sectors.sort();
     }
