@@ -746,11 +746,13 @@ fn workflow_transitions_notes_tags_versions_merge_and_isolation() {
     );
     assert_eq!(r.json()["tags"], json!(["ot", "grid"]));
     assert_eq!(r.json()["assignee"], "bob", "absent assignee is left alone");
+    let r = patch(addr, "e-2", &t.ana, json!({}));
+    expect(&r, 200, "an empty patch changes nothing");
+    assert_eq!(r.json()["assignee"], "bob");
     let r = patch(addr, "e-2", &t.ana, json!({"assignee": null}));
     assert_eq!(r.json()["assignee"], Value::Null);
     assert_eq!(r.json()["tags"], json!(["ot", "grid"]));
     for (bad, what) in [
-        (json!({}), "empty patch"),
         (json!({"owner": "x"}), "unknown field"),
         (json!({"assignee": ""}), "empty assignee"),
         (json!({"assignee": "x".repeat(129)}), "long assignee"),
@@ -876,7 +878,7 @@ fn workflow_transitions_notes_tags_versions_merge_and_isolation() {
     assert_eq!(f["status"], "new", "the energy analyst changed nothing");
 
     // Merge: f-1 into ef-1 (an analyst of every sector).
-    expect(&merge(addr, "f-1", "f-1", &t.ana), 400, "into itself");
+    expect(&merge(addr, "f-1", "f-1", &t.ana), 409, "into itself");
     expect(&merge(addr, "f-1", "nope", &t.ana), 404, "into nothing");
     let before = get(addr, "/api/v1/incidents/ef-1", &t.ana).json()["incident"].clone();
     expect(

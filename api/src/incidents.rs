@@ -48,6 +48,9 @@ const MAX_VALUE: usize = 256;
 const MAX_FILTER_VALUES: usize = 32;
 /// Related events and flows are looked for around the incident's span.
 const RELATED_MARGIN_NANOS: i64 = 5 * 60 * 1_000_000_000;
+/// The longest stretch searched for related events and flows: the end of a long-running
+/// incident's span.
+const RELATED_SPAN_NANOS: i64 = 7 * 86_400 * 1_000_000_000;
 /// Address entities searched for related events and flows.
 const MAX_RELATED_ADDRESSES: usize = 16;
 /// Sample event ids taken from the evidence.
@@ -62,6 +65,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(add_note))
         .routes(routes!(merge_incident))
 }
+
+/// Text with no control characters and something besides white space (assignee, tags;
+/// the same pattern is written out in the schema attributes, which take literals only).
+const PRINTABLE: &str =
+    "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$";
 
 // ---------------------------------------------------------------------------------------
 // Schemas. The model types do not derive `ToSchema`; these describe them as they are
@@ -175,6 +183,22 @@ pub enum KindName {
     Campaign,
 }
 
+/// A tag: 1 to 64 characters, no control characters.
+pub struct Tag;
+
+impl utoipa::PartialSchema for Tag {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_TAG))
+            .pattern(Some(PRINTABLE))
+            .into()
+    }
+}
+
+impl ToSchema for Tag {}
+
 /// One page of the incident list.
 #[derive(Serialize, ToSchema)]
 pub struct IncidentPage {
@@ -196,8 +220,9 @@ pub struct IncidentDetail {
 }
 
 /// Events and flows around the incident: the sample events its evidence names, and those
-/// to or from one of its addresses within five minutes of its span; oldest first, at
-/// most `related_limit` of each, in the caller's sectors only.
+/// to or from one of its addresses (`ip` and `cidr` entities, the first 16) within five
+/// minutes of its span (of its last seven days, for a longer one); oldest first, at most
+/// `related_limit` of each, in the caller's sectors only.
 #[derive(Serialize, ToSchema)]
 pub struct Related {
     /// Events as flat ECS JSON objects.
@@ -247,7 +272,8 @@ pub struct ChangeSummary {
     pub assignee: Option<String>,
 }
 
-/// Changes to an incident; absent fields are left alone.
+/// Changes to an incident; absent (or `null`, except `assignee`) fields are left alone,
+/// and a patch that changes nothing answers the incident as it is.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentPatch {
@@ -258,16 +284,16 @@ pub struct IncidentPatch {
     pub status: Option<Status>,
     /// Who works it; `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, max_length = 128)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub assignee: Option<Option<String>>,
     /// Replaces the tags.
-    #[schema(max_items = 32)]
+    #[schema(value_type = Option<Vec<Tag>>, max_items = 32)]
     pub tags: Option<Vec<String>>,
     /// Tags to add (after `tags`).
-    #[schema(max_items = 32)]
+    #[schema(value_type = Option<Vec<Tag>>, max_items = 32)]
     pub add_tags: Option<Vec<String>>,
     /// Tags to remove (after `add_tags`).
-    #[schema(max_items = 32)]
+    #[schema(value_type = Option<Vec<Tag>>, max_items = 32)]
     pub remove_tags: Option<Vec<String>>,
 }
 
@@ -282,7 +308,11 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
 #[serde(deny_unknown_fields)]
 pub struct NoteBody {
     /// The note, 1 to 4000 characters.
-    #[schema(min_length = 1, max_length = 4000)]
+    #[schema(
+        min_length = 1,
+        max_length = 4000,
+        pattern = "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
+    )]
     pub text: String,
 }
 
@@ -290,7 +320,7 @@ pub struct NoteBody {
 #[serde(deny_unknown_fields)]
 pub struct MergeBody {
     /// The incident that absorbs this one.
-    #[schema(min_length = 1, max_length = 128)]
+    #[schema(min_length = 1)]
     pub into: String,
 }
 
@@ -325,7 +355,7 @@ pub struct ListParams {
     #[param(explode = true)]
     sector: Option<Vec<String>>,
     /// An entity value, exactly (any entity type or role): an address, domain, user...
-    #[param(max_length = 256)]
+    #[param(min_length = 1, max_length = 256)]
     entity: Option<String>,
     /// Active at or after this time (`last_seen >= from`), RFC 3339.
     #[param(format = DateTime)]
@@ -334,17 +364,37 @@ pub struct ListParams {
     #[param(format = DateTime)]
     to: Option<String>,
     /// Text in the title or an entity value, case-insensitive, up to 128 characters.
-    #[param(max_length = 128)]
+    #[param(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
+    )]
     q: Option<String>,
     /// `last_seen`, `first_seen`, `severity` or `score`; ascending, or descending with a
     /// leading `-`. Default `-last_seen`. Ties are ordered by id.
     #[param(pattern = "^-?(last_seen|first_seen|severity|score)$")]
     sort: Option<String>,
     /// `next_cursor` of the previous page (same filters and sort).
+    #[param(pattern = "^([0-9a-f]{2})+$")]
     cursor: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u64>,
+}
+
+/// `If-Match`: refuse a change with 412 unless the incident still has this `ETag`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct IfMatch {
+    /// The incident's `ETag` as last read (or `*`); the change is refused with 412 if the
+    /// incident changed since.
+    #[param(
+        rename = "If-Match",
+        required = false,
+        pattern = "^(\\*|(W/)?\"?[0-9]{1,64}\"?)$"
+    )]
+    if_match: String,
 }
 
 #[derive(IntoParams)]
@@ -480,7 +530,7 @@ async fn get_incident(
     tag = "incidents",
     params(
         ("id" = String, Path, description = "Incident id"),
-        ("If-Match" = Option<String>, Header, description = "Refuse with 412 unless the incident still has this ETag"),
+        IfMatch,
     ),
     request_body = IncidentPatch,
     responses(
@@ -527,17 +577,6 @@ async fn update_incident(
         .as_deref()
         .map(|t| clean_tags("remove_tags", t))
         .transpose()?;
-    if patch.status.is_none()
-        && assignee.is_none()
-        && tags.is_none()
-        && add.is_none()
-        && remove.is_none()
-    {
-        return Err(ApiError::bad_request(
-            "nothing to change: give status, assignee, tags, add_tags or remove_tags",
-        ));
-    }
-
     let _guard = state.hub.write_lock.lock().await;
     let current = load_for_change(&state, &principal, &id, "incident.update", if_match).await?;
     let mut next = current.clone();
@@ -584,12 +623,12 @@ async fn update_incident(
         "assignee": next.assignee,
         "tags": next.tags,
     });
+    state.audit(&principal, "incident.update", &id, "ok", detail)?;
     if next == current {
-        state.audit(&principal, "incident.update", &id, "ok", detail)?;
+        // Nothing to change (an empty patch, the current values): no change is logged.
         let etag = etag(&current);
         return Ok(with_etag(etag, Json(current)));
     }
-    state.audit(&principal, "incident.update", &id, "ok", detail)?;
     let change = record(
         &state,
         &principal,
@@ -609,7 +648,7 @@ async fn update_incident(
     tag = "incidents",
     params(
         ("id" = String, Path, description = "Incident id"),
-        ("If-Match" = Option<String>, Header, description = "Refuse with 412 unless the incident still has this ETag"),
+        IfMatch,
     ),
     request_body = NoteBody,
     responses(
@@ -690,16 +729,16 @@ async fn add_note(
     tag = "incidents",
     params(
         ("id" = String, Path, description = "The incident to merge (it is closed)"),
-        ("If-Match" = Option<String>, Header, description = "Refuse with 412 unless this incident still has this ETag"),
+        IfMatch,
     ),
     request_body = MergeBody,
     responses(
         (status = 200, description = "Both incidents as they now are", body = MergeResult),
-        (status = 400, description = "A bad body, or an incident merged into itself", body = ErrorBody),
+        (status = 400, description = "A bad body", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role may not work incidents, or it is not allowed every sector of both", body = ErrorBody),
         (status = 404, description = "Either incident is not in the caller's sectors", body = ErrorBody),
-        (status = 409, description = "Either incident was already merged into another", body = ErrorBody),
+        (status = 409, description = "Either incident was already merged into another, or it is the same incident", body = ErrorBody),
         (status = 412, description = "The incident changed since the `If-Match` version", body = ErrorBody),
         (status = 429, description = "Too many requests", body = ErrorBody),
     ),
@@ -716,14 +755,12 @@ async fn merge_incident(
     let id = incident_id(path)?;
     let body = json_body(body)?;
     let if_match = if_match(&headers)?;
-    let into = body.into.trim().to_string();
-    if into.is_empty() || into.len() > MAX_ID {
-        return Err(ApiError::bad_request(format!(
-            "`into` must be an incident id of 1 to {MAX_ID} bytes"
-        )));
+    let into = body.into;
+    if into.is_empty() {
+        return Err(ApiError::bad_request("`into` is empty"));
     }
     if into == id {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::conflict(
             "an incident cannot be merged into itself",
         ));
     }
@@ -731,7 +768,12 @@ async fn merge_incident(
     let _guard = state.hub.write_lock.lock().await;
     let source = load_for_change(&state, &principal, &id, "incident.merge", if_match).await?;
     let scope = principal.scope();
-    let Some(target) = state.store.incident(&into, &scope).await? else {
+    let target = if into.len() > MAX_ID {
+        None
+    } else {
+        state.store.incident(&into, &scope).await?
+    };
+    let Some(target) = target else {
         audit_refusal(
             &state,
             &principal,
@@ -830,7 +872,9 @@ fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
 }
 
 /// The version named by `If-Match`: `None` without the header or with `*`.
-fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
+/// The version named by `If-Match` (its digits): `None` without the header or with `*`.
+/// Any number is accepted; one this API never gave simply does not match.
+fn if_match(headers: &HeaderMap) -> ApiResult<Option<String>> {
     let Some(v) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
@@ -842,9 +886,12 @@ fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
         return Ok(None);
     }
     let v = v.strip_prefix("W/").unwrap_or(v).trim_matches('"');
-    v.parse::<i64>().map(Some).map_err(|_| {
-        ApiError::bad_request("If-Match must be an ETag this API gave (a quoted number)")
-    })
+    if v.is_empty() || v.len() > 64 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad_request(
+            "If-Match must be an ETag this API gave (a quoted number)",
+        ));
+    }
+    Ok(Some(v.to_string()))
 }
 
 fn etag(i: &Incident) -> String {
@@ -866,7 +913,7 @@ async fn load_for_change(
     principal: &Principal,
     id: &str,
     action: &str,
-    if_match: Option<i64>,
+    if_match: Option<String>,
 ) -> ApiResult<Incident> {
     let Some(current) = state.store.incident(id, &principal.scope()).await? else {
         audit_refusal(state, principal, action, id, "not found");
@@ -879,7 +926,7 @@ async fn load_for_change(
         )));
     }
     if let Some(v) = if_match {
-        if v != current.updated_at.nanos() {
+        if v != current.updated_at.nanos().to_string() {
             audit_refusal(state, principal, action, id, "version mismatch");
             return Err(ApiError::new(
                 StatusCode::PRECONDITION_FAILED,
@@ -1009,7 +1056,7 @@ fn push_values<T: PartialEq>(
     parse: impl Fn(&str) -> Option<T>,
     expected: &str,
 ) -> ApiResult<()> {
-    for part in v.split(',').map(str::trim) {
+    for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let Some(x) = parse(part) else {
             return Err(ApiError::bad_request(format!(
                 "`{name}`: `{}` is not {expected}",
@@ -1070,9 +1117,9 @@ pub fn parse_list_query(raw: &str, scope: Scope) -> ApiResult<IncidentQuery> {
             }
             "entity" => {
                 single(&mut seen, "entity")?;
-                if v.is_empty() || v.len() > MAX_VALUE {
+                if v.is_empty() || v.chars().count() > MAX_VALUE {
                     return Err(ApiError::bad_request(format!(
-                        "`entity` must be 1 to {MAX_VALUE} bytes"
+                        "`entity` must be 1 to {MAX_VALUE} characters"
                     )));
                 }
                 q.entity = Some(v);
@@ -1113,11 +1160,6 @@ pub fn parse_list_query(raw: &str, scope: Scope) -> ApiResult<IncidentQuery> {
                     other.chars().take(32).collect::<String>()
                 )))
             }
-        }
-    }
-    if let (Some(from), Some(to)) = (q.from, q.to) {
-        if from > to {
-            return Err(ApiError::bad_request("`from` is after `to`"));
         }
     }
     if let Some(c) = cursor {
@@ -1215,18 +1257,16 @@ async fn related(
             }
         }
     }
-    let from = Timestamp(
-        incident
-            .first_seen
-            .nanos()
-            .saturating_sub(RELATED_MARGIN_NANOS),
-    );
-    let to = Timestamp(
-        incident
-            .last_seen
-            .nanos()
-            .saturating_add(RELATED_MARGIN_NANOS + 1),
-    );
+    let to = incident
+        .last_seen
+        .nanos()
+        .saturating_add(RELATED_MARGIN_NANOS + 1);
+    let from = incident
+        .first_seen
+        .nanos()
+        .saturating_sub(RELATED_MARGIN_NANOS)
+        .max(to.saturating_sub(RELATED_SPAN_NANOS));
+    let (from, to) = (Timestamp(from), Timestamp(to));
     let mut out = [Vec::new(), Vec::new()];
     for (slot, table) in [Table::Events, Table::Flows].into_iter().enumerate() {
         let mut found: Vec<Event> = Vec::new();
@@ -1291,7 +1331,6 @@ mod tests {
             "limit=ten",
             "limit=1&limit=2",
             "from=yesterday",
-            "from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
             "sort=name",
             "cursor=zz",
             "what=1",
