@@ -540,7 +540,7 @@ async fn get_incident(
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role may not work incidents", body = ErrorBody),
         (status = 404, description = "No such incident in the caller's sectors", body = ErrorBody),
-        (status = 409, description = "A status change the workflow does not allow, or a merged incident", body = ErrorBody),
+        (status = 409, description = "A status change the workflow does not allow, more than 32 tags, or a merged incident", body = ErrorBody),
         (status = 412, description = "The incident changed since the `If-Match` version", body = ErrorBody),
         (status = 429, description = "Too many requests", body = ErrorBody),
     ),
@@ -614,8 +614,8 @@ async fn update_incident(
         next.tags.retain(|t| !r.contains(t));
     }
     if next.tags.len() > MAX_TAGS {
-        return Err(ApiError::bad_request(format!(
-            "an incident has at most {MAX_TAGS} tags"
+        return Err(ApiError::conflict(format!(
+            "an incident has at most {MAX_TAGS} tags; remove some first"
         )));
     }
     let detail = serde_json::json!({
