@@ -293,6 +293,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     // Durable events go on to the detector; its incidents come back to the store.
     let (tap, detector_input) = tokio::sync::mpsc::channel(64);
     let writer = Writer::start_with_tap(store.clone(), &cfg.store, metrics.clone(), Some(tap))?;
+    // The detector records its incidents through the API state's hub.
     let detector = detect::start(
         cfg.detector.clone(),
         &cfg.store.data_dir,
@@ -334,11 +335,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         Arc::new(move |out: &mut String| detector_metrics.render(out)),
         webhooks.metrics.clone(),
     ];
-    ncsoc_api::serve(
-        cfg.server.listen,
-        ncsoc_api::router(state),
-        shutdown_signal(),
-    )
+    let hub = state.hub.clone();
+    ncsoc_api::serve(cfg.server.listen, ncsoc_api::router(state), async move {
+        shutdown_signal().await;
+        hub.close(); // live streams end, so open requests can finish
+    })
     .await
     .with_context(|| format!("serving HTTP on {}", cfg.server.listen))?;
 
