@@ -306,12 +306,17 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     )
     .context("starting the detector")?;
     let detector_metrics = detector.metrics.clone();
+    let control = Arc::new(
+        ncsoc_store::ControlStore::open(&cfg.store.data_dir)
+            .context("opening the control store")?,
+    );
     let intake_metrics = Arc::new(ncsoc_collectors::IntakeMetrics::default());
     let listeners = ncsoc_collectors::Listeners::start(
         &cfg.intake,
         ncsoc_collectors::Intake {
             writer: writer.handle(),
             metrics: intake_metrics.clone(),
+            control: Some(control.clone()),
         },
     )
     .await
@@ -333,10 +338,6 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         None
     };
 
-    let control = Arc::new(
-        ncsoc_store::ControlStore::open(&cfg.store.data_dir)
-            .context("opening the control store")?,
-    );
     let mut state = ncsoc_api::AppState::new(store.clone(), control, cfg.api.clone());
     state.metrics = vec![
         metrics.clone(),

@@ -560,9 +560,37 @@ fn rate_limits_request_limits_and_cors() {
                 "NCSOC_API__SECURITY__CORS_ORIGINS",
                 r#"["https://soc.example.gov"]"#,
             ),
+            ("NCSOC_API__SECURITY__MAX_CONNECTIONS", "2"),
         ],
     );
     let addr = server.addr;
+
+    // At most two connections: a third is answered only once one of them is gone.
+    let hogs = [connect(addr), connect(addr)];
+    let mut third = connect(addr);
+    write!(
+        third,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = third.read(&mut byte);
+    assert!(
+        early.as_ref().is_err_and(|e| matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )),
+        "answered while two connections were open: {early:?}"
+    );
+    drop(hogs);
+    third
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let r = read_response(&mut third).unwrap();
+    assert_eq!(r.status, 200);
 
     // A burst beyond the limit is answered 429 with Retry-After; other tokens are not
     // affected; after the wait, the token works again.
@@ -875,4 +903,56 @@ fn the_api_speaks_tls_with_the_configured_certificate() {
     assert!(status.success(), "{log}");
     assert!(log.contains("tls=true"), "{log}");
     assert!(!log.contains(&analyst[6..]));
+}
+
+#[test]
+fn forwarder_tokens_ingest_on_the_http_intake_for_their_sector_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let (fwd_id, forwarder) = token(
+        data,
+        &[
+            "--role",
+            "forwarder",
+            "--sectors",
+            "energy",
+            "--name",
+            "grid-siem",
+        ],
+    );
+    let (_, analyst) = token(data, &["--role", "analyst", "--name", "alice"]);
+    let hec: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let hec_listen = hec.to_string();
+    let server = Server::start(data, &[("NCSOC_INTAKE__HEC__LISTEN", hec_listen.as_str())]);
+    let send = |token: &str| {
+        let auth = format!("Splunk {token}");
+        // The body claims another sector; the token decides.
+        let body = br#"{"event": "<34>Oct 11 22:14:15 plc1 sshd[1]: Failed password for root from 203.0.113.9 port 22 ssh2", "fields": {"ncsoc.sector": "finance"}}"#;
+        exchange(
+            connect(hec),
+            "POST",
+            "/services/collector/event",
+            &[("Authorization", auth.as_str())],
+            body,
+        )
+        .unwrap()
+    };
+    let r = send(&forwarder);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let parsed = r#"ncsoc_intake_parsed_total{listener="hec",sector="energy",source="grid-siem"}"#;
+    assert_eq!(common::metric(server.addr, parsed), 1);
+    assert_eq!(
+        common::metric(
+            server.addr,
+            r#"ncsoc_intake_parsed_total{listener="hec",sector="finance""#
+        ),
+        0
+    );
+    // Analyst tokens do not ingest; unknown and revoked ones neither.
+    assert_eq!(send(&analyst).status, 403);
+    assert_eq!(send("ncsoc_0000").status, 403);
+    let (ok, _, err) = ncsoc(data, &["token", "revoke", &fwd_id]);
+    assert!(ok, "{err}");
+    assert_eq!(send(&forwarder).status, 403);
+    assert_eq!(common::metric(server.addr, parsed), 1);
 }
