@@ -114,8 +114,11 @@ pub fn run(cmd: TokenCommand) -> anyhow::Result<()> {
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
                 .collect();
-            ncsoc_api::auth::validate_new_token(&name, role, &sectors, expires_at, now)
+            ncsoc_api::auth::validate_new_token(&name, role, &sectors)
                 .map_err(anyhow::Error::msg)?;
+            if expires_at.is_some_and(|e| e <= now) {
+                bail!("--expires: must be in the future");
+            }
             let control = open(config.as_deref())?;
             let (rec, secret) = control.create_token(&name, role, &sectors, expires_at)?;
             let detail = serde_json::json!({

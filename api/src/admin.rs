@@ -163,22 +163,176 @@ pub struct TokenList {
     pub tokens: Vec<TokenInfo>,
 }
 
-/// A token to create.
+/// A token to create; `role` decides what else it takes.
+// Read by `NewToken::parse`, which names the field that is wrong; the derives describe the
+// body for the OpenAPI document.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum NewToken {
+    /// Ingest only, on the intake listener, for exactly one sector.
+    #[schema(title = "forwarder")]
+    Forwarder(NewForwarder),
+    /// Reads and works incidents of its sectors (none: every sector).
+    #[schema(title = "analyst")]
+    Analyst(NewAnalyst),
+    /// Every sector, tokens, webhooks, the audit log.
+    #[schema(title = "admin")]
+    Admin(NewAdmin),
+}
+
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewToken {
-    /// Who or what uses it; recorded as the actor in the audit log. 1 to 64 characters.
-    #[schema(min_length = 1, max_length = 64)]
+pub struct NewForwarder {
+    #[schema(schema_with = forwarder_role)]
+    pub role: String,
+    /// Who or what uses it: the source its events are stored under, and the actor in the
+    /// audit log. 1 to 64 characters, no control characters.
+    #[schema(schema_with = name_schema)]
     pub name: String,
-    pub role: TokenRole,
-    /// Sector names (`a-z 0-9 _ -`). A forwarder has exactly one; an analyst with none
-    /// sees every sector; an admin has none.
-    #[serde(default)]
-    #[schema(max_items = 64)]
+    /// Its one sector.
+    #[schema(schema_with = one_sector)]
     pub sectors: Vec<String>,
-    /// A lifetime (`90s`, `45m`, `12h`, `30d`, `2w`) or an RFC 3339 time; none: no expiry.
     #[serde(default)]
+    #[schema(schema_with = expiry_schema)]
     pub expires: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAnalyst {
+    #[schema(schema_with = analyst_role)]
+    pub role: String,
+    /// Who uses it: the actor in the audit log and the author of notes. 1 to 64
+    /// characters, no control characters.
+    #[schema(schema_with = name_schema)]
+    pub name: String,
+    /// The sectors it sees; none: every sector.
+    #[serde(default)]
+    #[schema(schema_with = some_sectors)]
+    pub sectors: Vec<String>,
+    #[serde(default)]
+    #[schema(schema_with = expiry_schema)]
+    pub expires: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAdmin {
+    #[schema(schema_with = admin_role)]
+    pub role: String,
+    /// Who uses it: the actor in the audit log. 1 to 64 characters, no control characters.
+    #[schema(schema_with = name_schema)]
+    pub name: String,
+    #[serde(default)]
+    #[schema(schema_with = expiry_schema)]
+    pub expires: Option<String>,
+}
+
+impl NewToken {
+    /// Reads a request body: (role, name, sectors, expires).
+    pub fn parse(body: &[u8]) -> Result<(Role, String, Vec<String>, Option<String>), String> {
+        let v: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+        let role = v
+            .get("role")
+            .and_then(|r| r.as_str())
+            .ok_or("role: required, one of forwarder, analyst, admin")?;
+        let role: Role = role
+            .parse()
+            .map_err(|e: ncsoc_store::StoreError| format!("role: {e}"))?;
+        let bad = |e: serde_json::Error| format!("invalid {} token: {e}", role.as_str());
+        Ok(match role {
+            Role::Forwarder => {
+                let t: NewForwarder = serde_json::from_value(v).map_err(bad)?;
+                (role, t.name, t.sectors, t.expires)
+            }
+            Role::Analyst => {
+                let t: NewAnalyst = serde_json::from_value(v).map_err(bad)?;
+                (role, t.name, t.sectors, t.expires)
+            }
+            Role::Admin => {
+                let t: NewAdmin = serde_json::from_value(v).map_err(bad)?;
+                (role, t.name, Vec::new(), t.expires)
+            }
+        })
+    }
+}
+
+fn role_schema(role: &str) -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some([role]))
+        .build()
+}
+
+fn forwarder_role() -> utoipa::openapi::Object {
+    role_schema("forwarder")
+}
+
+fn analyst_role() -> utoipa::openapi::Object {
+    role_schema("analyst")
+}
+
+fn admin_role() -> utoipa::openapi::Object {
+    role_schema("admin")
+}
+
+fn name_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(64))
+        .pattern(Some("^[^\\u0000-\\u001f\\u007f-\\u009f]+$"))
+        .build()
+}
+
+fn sectors_schema(min: usize, max: usize) -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(crate::auth::SECTOR_PATTERN)),
+        )
+        .min_items(Some(min))
+        .max_items(Some(max))
+        .build()
+}
+
+fn one_sector() -> utoipa::openapi::schema::Array {
+    sectors_schema(1, 1)
+}
+
+fn some_sectors() -> utoipa::openapi::schema::Array {
+    sectors_schema(0, 64)
+}
+
+/// A lifetime (`90s`, `45m`, `12h`, `30d`, `2w`) or an RFC 3339 time.
+fn expiry_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{
+        KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+    };
+    Schema::OneOf(
+        OneOfBuilder::new()
+        .description(Some(
+            "When it stops working: a lifetime (`90s`, `45m`, `12h`, `30d`, `2w`) or an RFC 3339 time. None or null: never.",
+        ))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(crate::auth::LIFETIME_PATTERN)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .build(),
+    )
 }
 
 /// A created token: its secret, shown only in this answer, and its record.
@@ -249,21 +403,15 @@ async fn create_token(
     Admin(who): Admin,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
-    let req: NewToken = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid token request: {e}")))?;
+    let (role, name, sectors, expires) = NewToken::parse(&body).map_err(ApiError::bad_request)?;
     let now = Timestamp::now();
-    let expires_at = req
-        .expires
+    let expires_at = expires
         .as_deref()
         .map(|e| parse_expiry(e, now))
         .transpose()
         .map_err(ApiError::bad_request)?;
-    let role = Role::from(req.role);
-    let name = req.name.trim();
-    validate_new_token(name, role, &req.sectors, expires_at, now).map_err(ApiError::bad_request)?;
-    let (rec, secret) = s
-        .control
-        .create_token(name, role, &req.sectors, expires_at)?;
+    validate_new_token(&name, role, &sectors).map_err(ApiError::bad_request)?;
+    let (rec, secret) = s.control.create_token(&name, role, &sectors, expires_at)?;
     let detail = json!({
         "name": rec.name, "role": rec.role.as_str(), "sectors": rec.sectors,
         "expires_at": rec.expires_at,
@@ -381,16 +529,16 @@ pub struct AuditPage {
 
 fn text_filter(name: &str, v: Option<String>) -> ApiResult<Option<String>> {
     match v {
-        Some(v) if v.len() > 256 => {
-            Err(ApiError::bad_request(format!("{name}: at most 256 bytes")))
-        }
+        Some(v) if v.chars().count() > 256 => Err(ApiError::bad_request(format!(
+            "{name}: at most 256 characters"
+        ))),
         v => Ok(v),
     }
 }
 
 fn time_filter(name: &str, v: Option<&str>) -> ApiResult<Option<Timestamp>> {
     v.map(|t| {
-        Timestamp::parse_rfc3339(t)
+        crate::auth::parse_time(t)
             .map_err(|_| ApiError::bad_request(format!("{name}: expected an RFC 3339 time")))
     })
     .transpose()

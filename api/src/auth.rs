@@ -223,15 +223,10 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
-/// What a new token may be. Shared by `ncsoc token create` and `POST /tokens`.
-pub fn validate_new_token(
-    name: &str,
-    role: Role,
-    sectors: &[String],
-    expires_at: Option<Timestamp>,
-    now: Timestamp,
-) -> Result<(), String> {
-    if name.trim().is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+/// What a new token may be. Shared by `ncsoc token create` and `POST /tokens`. Any expiry
+/// is accepted (one in the past makes a token that never works).
+pub fn validate_new_token(name: &str, role: Role, sectors: &[String]) -> Result<(), String> {
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
         return Err("name: 1 to 64 characters, no control characters".into());
     }
     if sectors.len() > 64 {
@@ -242,28 +237,20 @@ pub fn validate_new_token(
     }
     match role {
         Role::Forwarder if sectors.len() != 1 => {
-            return Err("a forwarder token belongs to exactly one sector".into());
+            Err("a forwarder token belongs to exactly one sector".into())
         }
-        Role::Admin if !sectors.is_empty() => {
-            return Err(
-                "admin tokens cover every sector (an admin can create any token); give a sector-limited person an analyst token"
-                    .into(),
-            );
-        }
-        _ => {}
+        Role::Admin if !sectors.is_empty() => Err(
+            "admin tokens cover every sector (an admin can create any token); give a sector-limited person an analyst token"
+                .into(),
+        ),
+        _ => Ok(()),
     }
-    if let Some(e) = expires_at {
-        if e <= now {
-            return Err("expiry: must be in the future".into());
-        }
-        if e.nanos() - now.nanos() > MAX_LIFETIME_SECS * 1_000_000_000 {
-            return Err("expiry: at most 10 years ahead".into());
-        }
-    }
-    Ok(())
 }
 
-const MAX_LIFETIME_SECS: i64 = 10 * 366 * 86_400;
+/// The pattern of a sector name, for the OpenAPI document.
+pub const SECTOR_PATTERN: &str = "^[a-z0-9_-]{1,64}$";
+/// The pattern of a token lifetime, for the OpenAPI document.
+pub const LIFETIME_PATTERN: &str = "^[1-9][0-9]{0,8}[smhdw]$";
 
 /// A sector name: 1 to 64 of `a-z 0-9 _ -`.
 pub fn validate_sector(s: &str) -> Result<(), String> {
@@ -293,18 +280,38 @@ pub fn parse_expiry(s: &str, now: Timestamp) -> Result<Timestamp, String> {
         Some(b'w') => Some(7 * 86_400),
         _ => None,
     };
-    if let (Some(unit), Ok(n)) = (unit, s[..s.len().saturating_sub(1)].parse::<u32>()) {
-        let secs = i64::from(n).saturating_mul(unit);
-        if n == 0 || secs > MAX_LIFETIME_SECS {
-            return Err(format!("expiry `{s}`: a lifetime between 1s and 10 years"));
+    // The unit is one ASCII byte, so what is before it is a whole string.
+    let count = unit.and_then(|_| s[..s.len() - 1].parse::<u32>().ok());
+    if let (Some(unit), Some(n)) = (unit, count) {
+        if n == 0 {
+            return Err(format!("expiry `{s}`: a lifetime of at least 1s"));
         }
-        return Ok(Timestamp(now.nanos() + secs * 1_000_000_000));
+        let nanos = i64::from(n)
+            .saturating_mul(unit)
+            .saturating_mul(1_000_000_000);
+        return Ok(Timestamp(now.nanos().saturating_add(nanos)));
     }
-    Timestamp::parse_rfc3339(s).map_err(|_| {
+    parse_time(s).map_err(|_| {
         format!(
             "expiry `{}`: expected a lifetime (90s, 45m, 12h, 30d, 2w) or an RFC 3339 time",
             s.chars().take(64).collect::<String>()
         )
+    })
+}
+
+/// An RFC 3339 time given by a client. A valid date outside what a [`Timestamp`] holds
+/// (years 1678 to 2261) is taken as the earliest or latest instant there is, so that a
+/// filter or an expiry in year 9999 means "never" rather than an error.
+pub fn parse_time(s: &str) -> Result<Timestamp, ncsoc_model::TimestampError> {
+    Timestamp::parse_rfc3339(s).or_else(|e| {
+        let year = s.get(..4).and_then(|y| y.parse::<u32>().ok());
+        let rest = s.get(4..).unwrap_or("");
+        let valid_otherwise = Timestamp::parse_rfc3339(&format!("2000{rest}")).is_ok();
+        match year {
+            Some(y) if valid_otherwise && y < 1970 => Ok(Timestamp(i64::MIN)),
+            Some(_) if valid_otherwise => Ok(Timestamp(i64::MAX)),
+            _ => Err(e),
+        }
     })
 }
 
@@ -350,25 +357,21 @@ mod tests {
 
     #[test]
     fn token_requests_are_validated() {
-        let now = Timestamp::from_secs(1_000_000);
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert!(validate_new_token("a", Role::Analyst, &[], None, now).is_ok());
-        assert!(
-            validate_new_token("a", Role::Analyst, &s(&["energy", "fin-2_x"]), None, now).is_ok()
-        );
-        assert!(validate_new_token("a", Role::Forwarder, &s(&["energy"]), None, now).is_ok());
-        assert!(validate_new_token("a", Role::Forwarder, &[], None, now).is_err());
-        assert!(validate_new_token("a", Role::Forwarder, &s(&["a", "b"]), None, now).is_err());
-        assert!(validate_new_token("a", Role::Admin, &s(&["energy"]), None, now).is_err());
+        assert!(validate_new_token("a", Role::Analyst, &[]).is_ok());
+        assert!(validate_new_token("a", Role::Analyst, &s(&["energy", "fin-2_x"])).is_ok());
+        assert!(validate_new_token("a", Role::Forwarder, &s(&["energy"])).is_ok());
+        assert!(validate_new_token("a", Role::Forwarder, &[]).is_err());
+        assert!(validate_new_token("a", Role::Forwarder, &s(&["a", "b"])).is_err());
+        assert!(validate_new_token("a", Role::Admin, &s(&["energy"])).is_err());
         for bad in ["", "Energy", "a b", "a/b", &"x".repeat(65)] {
             assert!(
-                validate_new_token("a", Role::Analyst, &s(&[bad]), None, now).is_err(),
+                validate_new_token("a", Role::Analyst, &s(&[bad])).is_err(),
                 "{bad}"
             );
         }
-        assert!(validate_new_token("", Role::Analyst, &[], None, now).is_err());
-        assert!(validate_new_token("a\nb", Role::Analyst, &[], None, now).is_err());
-        assert!(validate_new_token("a", Role::Analyst, &[], Some(now), now).is_err());
+        assert!(validate_new_token("", Role::Analyst, &[]).is_err());
+        assert!(validate_new_token("a\nb", Role::Analyst, &[]).is_err());
     }
 
     #[test]
@@ -390,7 +393,21 @@ mod tests {
             parse_expiry("2030-01-01T00:00:00Z", now).unwrap(),
             Timestamp::parse_rfc3339("2030-01-01T00:00:00Z").unwrap()
         );
-        for bad in ["", "0d", "d", "-1d", "99999999d", "soon", "12x"] {
+        assert_eq!(
+            parse_expiry("4294967295w", now).unwrap(),
+            Timestamp(i64::MAX),
+            "saturates"
+        );
+        assert_eq!(
+            parse_expiry("9999-12-31T23:59:59Z", now).unwrap(),
+            Timestamp(i64::MAX)
+        );
+        assert_eq!(
+            parse_time("0001-01-01T00:00:00Z").unwrap(),
+            Timestamp(i64::MIN)
+        );
+        assert!(parse_time("9999-13-01T00:00:00Z").is_err());
+        for bad in ["", "0d", "d", "-1d", "soon", "12x", "p\u{2c560}", "\u{e9}"] {
             assert!(parse_expiry(bad, now).is_err(), "{bad}");
         }
     }

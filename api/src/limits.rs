@@ -332,10 +332,10 @@ async fn api_request(s: &AppState, mut req: Request, next: Next) -> Response {
     }
     let stream = is_stream(req.uri().path());
     let resp = if stream {
-        next.run(req).await
+        answer(next, req).await
     } else {
         let limit = Duration::from_secs(sec.request_timeout_secs);
-        match tokio::time::timeout(limit, next.run(req)).await {
+        match tokio::time::timeout(limit, answer(next, req)).await {
             Ok(r) => r,
             Err(_) => {
                 g.timed_out.fetch_add(1, Relaxed);
@@ -361,6 +361,28 @@ async fn api_request(s: &AppState, mut req: Request, next: Next) -> Response {
         g.too_large.fetch_add(1, Relaxed);
     }
     as_json_error(resp).await
+}
+
+/// The handler's answer; a handler that panics is answered 500 (and logged) instead of
+/// the connection being dropped.
+async fn answer(next: Next, req: Request) -> Response {
+    use futures_util::FutureExt;
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    match std::panic::AssertUnwindSafe(next.run(req))
+        .catch_unwind()
+        .await
+    {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::error!(%method, path, "a request handler panicked");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+            )
+            .into_response()
+        }
+    }
 }
 
 fn too_large(max: usize) -> Response {
