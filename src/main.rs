@@ -6,6 +6,7 @@ mod flows;
 mod parse;
 mod replay;
 mod simulate;
+mod token;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -128,6 +129,12 @@ enum Command {
         #[arg(long)]
         trace: Option<String>,
     },
+    /// Create, list and revoke API tokens (kept as digests in <data_dir>/control.db; works
+    /// while `ncsoc serve` runs).
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCommand,
+    },
     /// Check a configuration file and print the effective settings (secrets hidden).
     CheckConfig {
         #[arg(long, short)]
@@ -209,6 +216,7 @@ fn main() -> anyhow::Result<()> {
                 trace,
             })
         }
+        Command::Token { command } => token::run(command),
         Command::CheckConfig { config } => {
             let mut cfg = Config::load(config.as_deref(), std::env::vars())?;
             if !cfg.store.clickhouse.password.is_empty() {
@@ -276,6 +284,12 @@ fn init_logging(default: &str) {
 }
 
 async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let tls = cfg
+        .server
+        .tls()
+        .map(|(cert, key)| ncsoc_api::tls_acceptor(cert, key))
+        .transpose()
+        .context("TLS for the API listener ([server] tls_cert, tls_key)")?;
     let store = ncsoc_store::open(&cfg.store)
         .await
         .context("opening the store")?;
@@ -308,6 +322,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         ncsoc_collectors::Intake {
             writer: writer.handle(),
             metrics: intake_metrics.clone(),
+            control: Some(state.control.clone()),
         },
     )
     .await
@@ -334,12 +349,19 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         Arc::new(move |out: &mut String| intake_metrics.render(out)),
         Arc::new(move |out: &mut String| detector_metrics.render(out)),
         webhooks.metrics.clone(),
+        state.guard.clone(),
     ];
     let hub = state.hub.clone();
-    ncsoc_api::serve(cfg.server.listen, ncsoc_api::router(state), async move {
-        shutdown_signal().await;
-        hub.close(); // live streams end, so open requests can finish
-    })
+    ncsoc_api::serve(
+        cfg.server.listen,
+        ncsoc_api::router(state),
+        tls,
+        &cfg.api.security,
+        async move {
+            shutdown_signal().await;
+            hub.close(); // live streams end, so open requests can finish
+        },
+    )
     .await
     .with_context(|| format!("serving HTTP on {}", cfg.server.listen))?;
 
