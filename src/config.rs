@@ -6,7 +6,7 @@
 //! and otherwise taken as strings.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use ncsoc_collectors::IntakeConfig;
@@ -31,6 +31,10 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Log filter (`info`, `ncsoc_store=debug,info`, ...); `RUST_LOG` wins when set.
     pub log: String,
+    /// PEM certificate chain: with `tls_key`, the listener speaks HTTPS only (TLS 1.2+).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -38,7 +42,31 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             log: "info".into(),
+            tls_cert: None,
+            tls_key: None,
         }
+    }
+}
+
+impl ServerConfig {
+    fn validate(&self) -> anyhow::Result<()> {
+        match (&self.tls_cert, &self.tls_key) {
+            (None, None) => Ok(()),
+            (Some(c), Some(k)) => {
+                for (key, p) in [("server.tls_cert", c), ("server.tls_key", k)] {
+                    if !p.is_file() {
+                        bail!("config key `{key}`: {} is not a readable file", p.display());
+                    }
+                }
+                Ok(())
+            }
+            _ => bail!("config keys `server.tls_cert` and `server.tls_key` go together"),
+        }
+    }
+
+    /// Both TLS files, when TLS is on.
+    pub fn tls(&self) -> Option<(&Path, &Path)> {
+        Some((self.tls_cert.as_deref()?, self.tls_key.as_deref()?))
     }
 }
 
@@ -82,6 +110,8 @@ impl Config {
         config.intake.validate().map_err(anyhow::Error::msg)?;
         config.detector.validate().map_err(anyhow::Error::msg)?;
         config.api.webhooks.validate().map_err(anyhow::Error::msg)?;
+        config.server.validate()?;
+        config.api.security.validate().map_err(anyhow::Error::msg)?;
         Ok(config)
     }
 }
@@ -151,6 +181,66 @@ mod tests {
             serde_json::to_value(&d).unwrap().as_object().unwrap().len(),
             "every [detector] key is in the example"
         );
+    }
+
+    #[test]
+    fn every_api_security_key_is_in_the_example() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("ncsoc.example.toml");
+        let c = Config::load(Some(&p), env(&[])).unwrap();
+        let d = ncsoc_api::SecurityConfig::default();
+        assert_eq!(
+            serde_json::to_value(&c.api.security).unwrap(),
+            serde_json::to_value(&d).unwrap(),
+            "the example shows the defaults"
+        );
+        let text = std::fs::read_to_string(&p).unwrap();
+        let table: toml::Table = text.parse().unwrap();
+        let written = serde_json::to_value(&table["api"]["security"]).unwrap();
+        assert_eq!(
+            written.as_object().unwrap().len(),
+            serde_json::to_value(&d).unwrap().as_object().unwrap().len(),
+            "every [api.security] key is in the example"
+        );
+        for key in ["tls_cert", "tls_key"] {
+            assert!(text.contains(&format!("# {key} = ")), "{key} is documented");
+        }
+    }
+
+    #[test]
+    fn security_mistakes_are_named() {
+        for (k, v, needle) in [
+            ("NCSOC_SERVER__TLS_CERT", "/nonexistent.pem", "go together"),
+            (
+                "NCSOC_API__SECURITY__MAX_BODY_BYTES",
+                "10",
+                "max_body_bytes",
+            ),
+            (
+                "NCSOC_API__SECURITY__RATE_LIMIT_PER_SECOND",
+                "-1",
+                "rate_limit_per_second",
+            ),
+            (
+                "NCSOC_API__SECURITY__CORS_ORIGINS",
+                "[\"*\"]",
+                "cors_origins[0]",
+            ),
+        ] {
+            let err = format!("{:#}", Config::load(None, env(&[(k, v)])).unwrap_err());
+            assert!(err.contains(needle), "{k}: {err}");
+        }
+        let err = format!(
+            "{:#}",
+            Config::load(
+                None,
+                env(&[
+                    ("NCSOC_SERVER__TLS_CERT", "/nonexistent.pem"),
+                    ("NCSOC_SERVER__TLS_KEY", "/nonexistent.key"),
+                ])
+            )
+            .unwrap_err()
+        );
+        assert!(err.contains("server.tls_cert"), "{err}");
     }
 
     #[test]

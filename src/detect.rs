@@ -1,5 +1,7 @@
 //! The detector inside `ncsoc serve`: events and flows reach it from the store writer once
-//! they are durable; incidents it opens or updates are written to the store. Its learned
+//! they are durable; incidents it opens or updates go through the incident hub
+//! ([`IncidentHub::upsert_detected`]), which reconciles them with analysts' work, stores
+//! them, logs the change and announces it to the live stream and webhooks. Its learned
 //! state is checkpointed to `<data_dir>/detector.ckpt` every few minutes and at shutdown,
 //! and restored at start, so a restart neither forgets the baselines nor re-opens
 //! incidents.
@@ -11,9 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use ncsoc_api::IncidentHub;
 use ncsoc_detector::{Detector, DetectorConfig, DetectorStats};
-use ncsoc_model::{Event, Incident};
-use ncsoc_store::control::ChangeKind;
-use ncsoc_store::Scope;
+use ncsoc_model::{Event, Incident, Timestamp};
 use tokio::sync::mpsc;
 
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
@@ -27,7 +27,7 @@ pub struct DetectorTask {
 pub struct DetectorMetrics {
     stats: Mutex<DetectorStats>,
     /// Wall time from a record's ingest (`event.created`) to the incident change it
-    /// caused being handed to the store, microseconds.
+    /// caused being recorded (stored, logged, announced), microseconds.
     incident_latency_us: Mutex<hdrhistogram::Histogram<u64>>,
     open_incidents: std::sync::atomic::AtomicU64,
     incident_writes: std::sync::atomic::AtomicU64,
@@ -54,9 +54,9 @@ impl Default for DetectorMetrics {
 }
 
 impl DetectorMetrics {
-    fn record_latency(&self, created: Option<ncsoc_model::Timestamp>) {
+    fn record_latency(&self, created: Option<Timestamp>) {
         let Some(created) = created else { return };
-        let us = (ncsoc_model::Timestamp::now().nanos() - created.nanos()).max(0) / 1000;
+        let us = (Timestamp::now().nanos() - created.nanos()).max(0) / 1000;
         if let Ok(mut h) = self.incident_latency_us.lock() {
             let _ = h.record(us.clamp(1, 3_600_000_000) as u64);
         }
@@ -99,12 +99,12 @@ impl DetectorMetrics {
             ),
             (
                 "ncsoc_detector_incident_writes_total",
-                "Incident versions written to the store.",
+                "Incident changes recorded (stored, logged and announced).",
                 self.incident_writes.load(Relaxed),
             ),
             (
                 "ncsoc_detector_incident_write_errors_total",
-                "Incident writes that failed.",
+                "Incident changes that could not be recorded.",
                 self.incident_write_errors.load(Relaxed),
             ),
             (
@@ -125,7 +125,7 @@ impl DetectorMetrics {
         }
         if let Ok(h) = self.incident_latency_us.lock() {
             let name = "ncsoc_detector_incident_latency_seconds";
-            let _ = writeln!(out, "# HELP {name} Wall time from ingesting the record that changed an incident to handing the incident to the store.\n# TYPE {name} summary");
+            let _ = writeln!(out, "# HELP {name} Wall time from ingesting the record that changed an incident to the change being recorded (stored, logged and announced).\n# TYPE {name} summary");
             for q in [0.5, 0.9, 0.99, 0.999] {
                 let _ = writeln!(
                     out,
@@ -155,8 +155,11 @@ fn save(detector: &Detector, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the detector over `input`; incidents go through `hub` (store, change log, live
-/// subscribers and webhooks).
+/// Incident versions the recorder takes at once; each id is recorded once per round, in
+/// its latest version.
+const RECORD_ROUND: usize = 64;
+
+/// Starts the detector over `input`; its incidents go through `hub`.
 pub fn start(
     config: DetectorConfig,
     data_dir: &Path,
@@ -185,29 +188,45 @@ pub fn start(
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     let metrics = Arc::new(DetectorMetrics::default());
-    let (incidents_tx, mut incidents_rx) = mpsc::channel::<Vec<Incident>>(256);
+    // Each batch: the incidents one record changed, and that record's ingest time.
+    let (incidents_tx, mut incidents_rx) = mpsc::channel::<(Vec<Incident>, Option<Timestamp>)>(256);
 
     let m = metrics.clone();
     let writer = tokio::spawn(async move {
         use std::sync::atomic::Ordering::Relaxed;
-        while let Some(batch) = incidents_rx.recv().await {
-            for inc in batch {
-                let _guard = hub.write_lock.lock().await;
-                let before = hub
-                    .store
-                    .incident(&inc.id, &Scope::All)
-                    .await
-                    .ok()
-                    .flatten();
-                let kind = change_kind(before.as_ref(), &inc);
-                let id = inc.id.clone();
-                match hub.record(kind, "detector", inc).await {
-                    Ok(_) => m.incident_writes.fetch_add(1, Relaxed),
-                    Err(e) => {
-                        tracing::warn!(incident = %id, error = %e, "incident write failed");
-                        m.incident_write_errors.fetch_add(1, Relaxed)
+        while let Some(first) = incidents_rx.recv().await {
+            // What queued up meanwhile is taken too, and an incident changed several
+            // times is recorded once, as it now is; its latency counts from the earliest
+            // record that changed it.
+            let mut round: Vec<(Incident, Option<Timestamp>)> = Vec::new();
+            let mut take = |(batch, created): (Vec<Incident>, Option<Timestamp>)| {
+                for inc in batch {
+                    match round.iter_mut().find(|(i, _)| i.id == inc.id) {
+                        Some(slot) => slot.0 = inc,
+                        None => round.push((inc, created)),
                     }
-                };
+                }
+            };
+            take(first);
+            for _ in 1..RECORD_ROUND {
+                match incidents_rx.try_recv() {
+                    Ok(more) => take(more),
+                    Err(_) => break,
+                }
+            }
+            for (inc, created) in round {
+                let id = inc.id.clone();
+                match hub.upsert_detected(inc).await {
+                    Ok(Some(_)) => {
+                        m.incident_writes.fetch_add(1, Relaxed);
+                        m.record_latency(created);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(incident = %id, error = %e, "incident change not recorded");
+                        m.incident_write_errors.fetch_add(1, Relaxed);
+                    }
+                }
             }
         }
     });
@@ -222,11 +241,12 @@ pub fn start(
                 for e in &batch {
                     detector.observe(e);
                     let changed = detector.take_changed();
-                    if !changed.is_empty() {
-                        m.record_latency(e.fields.created);
-                        if incidents_tx.blocking_send(changed).is_err() {
-                            break 'input;
-                        }
+                    if !changed.is_empty()
+                        && incidents_tx
+                            .blocking_send((changed, e.fields.created))
+                            .is_err()
+                    {
+                        break 'input;
                     }
                 }
                 if let Ok(mut s) = m.stats.lock() {
@@ -248,21 +268,6 @@ pub fn start(
         writer,
         metrics,
     })
-}
-
-/// What a detector update is to the change log: new, escalated (more severe, or a new
-/// sector), or just updated.
-fn change_kind(before: Option<&Incident>, after: &Incident) -> ChangeKind {
-    match before {
-        None => ChangeKind::Opened,
-        Some(b)
-            if after.severity > b.severity
-                || after.sectors.iter().any(|s| !b.sectors.contains(s)) =>
-        {
-            ChangeKind::Escalated
-        }
-        Some(_) => ChangeKind::Updated,
-    }
 }
 
 fn checkpoint(detector: &Detector, path: &Path, m: &DetectorMetrics) {

@@ -6,6 +6,7 @@ mod flows;
 mod parse;
 mod replay;
 mod simulate;
+mod token;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -128,6 +129,12 @@ enum Command {
         #[arg(long)]
         trace: Option<String>,
     },
+    /// Create, list and revoke API tokens (kept as digests in <data_dir>/control.db; works
+    /// while `ncsoc serve` runs).
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCommand,
+    },
     /// Check a configuration file and print the effective settings (secrets hidden).
     CheckConfig {
         #[arg(long, short)]
@@ -209,6 +216,7 @@ fn main() -> anyhow::Result<()> {
                 trace,
             })
         }
+        Command::Token { command } => token::run(command),
         Command::CheckConfig { config } => {
             let mut cfg = Config::load(config.as_deref(), std::env::vars())?;
             if !cfg.store.clickhouse.password.is_empty() {
@@ -276,6 +284,12 @@ fn init_logging(default: &str) {
 }
 
 async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let tls = cfg
+        .server
+        .tls()
+        .map(|(cert, key)| ncsoc_api::tls_acceptor(cert, key))
+        .transpose()
+        .context("TLS for the API listener ([server] tls_cert, tls_key)")?;
     let store = ncsoc_store::open(&cfg.store)
         .await
         .context("opening the store")?;
@@ -293,6 +307,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     // Durable events go on to the detector; its incidents come back to the store.
     let (tap, detector_input) = tokio::sync::mpsc::channel(64);
     let writer = Writer::start_with_tap(store.clone(), &cfg.store, metrics.clone(), Some(tap))?;
+    // The detector records its incidents through the API state's hub.
     let detector = detect::start(
         cfg.detector.clone(),
         &cfg.store.data_dir,
@@ -307,6 +322,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         ncsoc_collectors::Intake {
             writer: writer.handle(),
             metrics: intake_metrics.clone(),
+            control: Some(state.control.clone()),
         },
     )
     .await
@@ -333,11 +349,18 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         Arc::new(move |out: &mut String| intake_metrics.render(out)),
         Arc::new(move |out: &mut String| detector_metrics.render(out)),
         webhooks.metrics.clone(),
+        state.guard.clone(),
     ];
+    let hub = state.hub.clone();
     ncsoc_api::serve(
         cfg.server.listen,
         ncsoc_api::router(state),
-        shutdown_signal(),
+        tls,
+        &cfg.api.security,
+        async move {
+            shutdown_signal().await;
+            hub.close(); // live streams end, so open requests can finish
+        },
     )
     .await
     .with_context(|| format!("serving HTTP on {}", cfg.server.listen))?;

@@ -72,6 +72,9 @@ async fn seed(data: &std::path::Path) {
                 dedup_key: format!("seed-{i}"),
                 signal_count: 1,
                 updated_at: t,
+                merged_into: None,
+                merged_from: Vec::new(),
+                merged_signal_count: 0,
             })
             .await
             .unwrap();

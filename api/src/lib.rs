@@ -10,12 +10,13 @@ pub mod error;
 pub mod hub;
 pub mod incidents;
 pub mod intake_stats;
+pub mod limits;
+pub mod listener;
 pub mod openapi;
 pub mod search;
 pub mod stream;
 pub mod webhooks;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub use auth::{Principal, SecurityConfig};
 pub use error::{ApiError, ApiResult};
 pub use hub::IncidentHub;
+pub use listener::{serve, tls_acceptor};
 pub use webhooks::WebhooksConfig;
 
 /// `[api]` in `ncsoc.toml`.
@@ -67,6 +69,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     pub metrics: Vec<Arc<dyn RenderMetrics>>,
     pub started: Instant,
+    /// Rate limits and their counters (`[api.security]`).
+    pub guard: Arc<limits::Guard>,
 }
 
 impl AppState {
@@ -77,6 +81,7 @@ impl AppState {
             store,
             control,
             hub,
+            guard: Arc::new(limits::Guard::new(&config.security)),
             config: Arc::new(config),
             metrics: Vec::new(),
             started: Instant::now(),
@@ -99,12 +104,13 @@ pub fn api_v1() -> OpenApiRouter<AppState> {
 pub fn router(state: AppState) -> Router {
     let (v1, doc) = api_v1().split_for_parts();
     let v1 = v1.merge(openapi::routes(doc));
-    Router::new()
+    let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .nest("/api/v1", v1)
         .merge(dashboard::routes())
-        .with_state(state)
+        .with_state(state.clone());
+    limits::protect(app, state)
 }
 
 async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
@@ -144,17 +150,4 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
         )],
         out,
     )
-}
-
-/// Serves `router` on `addr` until `shutdown` resolves, then finishes open requests.
-pub async fn serve(
-    addr: SocketAddr,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, "HTTP listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
 }

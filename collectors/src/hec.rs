@@ -12,7 +12,9 @@
 //!
 //! Every request carries `Authorization: Splunk <token>`; each token belongs to one sector
 //! and source, and everything it sends is stored there whatever the body says. Tokens are
-//! configured as SHA-256 digests. Bodies may be gzip (`Content-Encoding: gzip`); sizes are
+//! configured as SHA-256 digests, or made with `ncsoc token create --role forwarder
+//! --sectors S --name N` (looked up in the control store; sector S, source N; refused once
+//! revoked or expired). Bodies may be gzip (`Content-Encoding: gzip`); sizes are
 //! bounded before and after decompression. Requests with a channel
 //! (`X-Splunk-Request-Channel` or `?channel=`) are answered with an `ackId` as soon as
 //! their events are queued; without one, the answer waits until they are durable. When the
@@ -35,6 +37,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use ncsoc_model::{id, Event, Timestamp};
 use ncsoc_parsers::{parse_line, Format};
+use ncsoc_store::control::Role;
 use ncsoc_store::writer::TryWriteError;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -125,7 +128,7 @@ fn busy() -> Response {
 }
 
 impl Hec {
-    fn auth(&self, headers: &HeaderMap) -> Result<&Token, Response> {
+    fn auth(&self, headers: &HeaderMap) -> Result<SourceCtx, Response> {
         let Some(value) = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -139,10 +142,37 @@ impl Hec {
             .map(str::trim)
             .unwrap_or("");
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        self.tokens.get(&digest).ok_or_else(|| {
+        if let Some(t) = self.tokens.get(&digest) {
+            return Ok(t.src.clone());
+        }
+        let invalid = || {
             self.intake.metrics.hec_unauthorized.fetch_add(1, Relaxed);
             reply(StatusCode::FORBIDDEN, 4, "Invalid token")
-        })
+        };
+        let Some(control) = &self.intake.control else {
+            return Err(invalid());
+        };
+        if token.is_empty() || token.len() > 256 {
+            return Err(invalid());
+        }
+        match control.verify_token(token, Timestamp::now()) {
+            // Only forwarders ingest, each for its one sector.
+            Ok(Some(rec)) if rec.role == Role::Forwarder && rec.sectors.len() == 1 => {
+                Ok(SourceCtx::new(
+                    &self.intake,
+                    "hec",
+                    &rec.sectors[0],
+                    &rec.name,
+                    Format::Auto,
+                    0,
+                ))
+            }
+            Ok(_) => Err(invalid()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look up an intake token");
+                Err(busy())
+            }
+        }
     }
 
     /// The request body, gunzipped when it says so, within the size limit.
@@ -182,10 +212,10 @@ impl Hec {
         q: &ChannelQuery,
         body: Bytes,
     ) -> Result<(SourceCtx, Option<String>, Bytes), Response> {
-        let token = self.auth(headers)?;
+        let src = self.auth(headers)?;
         let channel = Self::channel(headers, q)?;
         let body = self.body_bytes(headers, body)?;
-        Ok((token.src.clone(), channel, body))
+        Ok((src, channel, body))
     }
 
     /// The request's ack channel, if it names one.

@@ -148,6 +148,9 @@ fn escape_label(s: &str) -> String {
 pub struct Intake {
     pub writer: WriterHandle,
     pub metrics: Arc<IntakeMetrics>,
+    /// Where forwarder tokens made with `ncsoc token create --role forwarder` are looked
+    /// up (the HTTP intake also takes them, besides the tokens in its configuration).
+    pub control: Option<Arc<ncsoc_store::ControlStore>>,
 }
 
 /// Where one source's messages come from, and how to read them.

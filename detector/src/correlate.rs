@@ -185,6 +185,9 @@ fn open(id: &str, s: &Signal) -> Open {
         dedup_key: format!("{}|{}", s.kind, s.key),
         signal_count: 1,
         updated_at: Timestamp::from_millis(s.at_ms),
+        merged_into: None,
+        merged_from: Vec::new(),
+        merged_signal_count: 0,
     };
     incident.severity = severity(incident.score);
     Open {

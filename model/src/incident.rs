@@ -165,6 +165,20 @@ pub struct Incident {
     /// Wall-clock time of the last change, for sync and webhooks.
     #[serde(default)]
     pub updated_at: Timestamp,
+    /// Set when an analyst merged this incident into another: it is closed, and later
+    /// signals of it are folded into that one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
+    /// The incidents merged into this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
+    /// The part of `signal_count` that came with merged incidents.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub merged_signal_count: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

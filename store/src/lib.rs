@@ -23,7 +23,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ncsoc_model::{DeadLetter, Event, Incident, Indicator, Timestamp};
+use ncsoc_model::{
+    DeadLetter, Event, Incident, IncidentKind, Indicator, Severity, Status, Timestamp,
+};
 
 pub use config::{Backend, StoreConfig};
 pub use control::ControlStore;
@@ -114,13 +116,170 @@ impl EventQuery {
     }
 }
 
-/// Filters for the incident list; results are newest `last_seen` first.
+/// What the incident list is ordered by. Ties are broken by id in the same direction, so
+/// every incident has one exact position and a cursor names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentSortKey {
+    LastSeen,
+    FirstSeen,
+    /// By severity (low < medium < high < critical).
+    Severity,
+    Score,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IncidentSort {
+    pub key: IncidentSortKey,
+    pub descending: bool,
+}
+
+impl Default for IncidentSort {
+    /// Newest activity first.
+    fn default() -> Self {
+        Self {
+            key: IncidentSortKey::LastSeen,
+            descending: true,
+        }
+    }
+}
+
+impl IncidentSort {
+    /// The names the API takes: `last_seen`, `first_seen`, `severity`, `score`, each
+    /// ascending, or descending with a leading `-` (`-last_seen`).
+    pub const NAMES: &'static [&'static str] = &[
+        "last_seen",
+        "-last_seen",
+        "first_seen",
+        "-first_seen",
+        "severity",
+        "-severity",
+        "score",
+        "-score",
+    ];
+
+    pub fn parse(s: &str) -> Result<Self> {
+        let (descending, name) = match s.strip_prefix('-') {
+            Some(n) => (true, n),
+            None => (false, s),
+        };
+        let key = match name {
+            "last_seen" => IncidentSortKey::LastSeen,
+            "first_seen" => IncidentSortKey::FirstSeen,
+            "severity" => IncidentSortKey::Severity,
+            "score" => IncidentSortKey::Score,
+            _ => {
+                return Err(StoreError::BadQuery(format!(
+                    "unknown sort `{}`; one of {}",
+                    s.chars().take(32).collect::<String>(),
+                    Self::NAMES.join(", ")
+                )))
+            }
+        };
+        Ok(Self { key, descending })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        let i = match self.key {
+            IncidentSortKey::LastSeen => 0,
+            IncidentSortKey::FirstSeen => 2,
+            IncidentSortKey::Severity => 4,
+            IncidentSortKey::Score => 6,
+        };
+        Self::NAMES[i + usize::from(self.descending)]
+    }
+
+    /// The column both backends store the sort key in.
+    pub fn column(self) -> &'static str {
+        match self.key {
+            IncidentSortKey::LastSeen => "last_seen",
+            IncidentSortKey::FirstSeen => "first_seen",
+            IncidentSortKey::Severity => "severity_rank",
+            IncidentSortKey::Score => "score",
+        }
+    }
+
+    /// The incident's value of the sort key, as the backends store it.
+    pub fn key_of(self, i: &Incident) -> i64 {
+        match self.key {
+            IncidentSortKey::LastSeen => i.last_seen.nanos(),
+            IncidentSortKey::FirstSeen => i.first_seen.nanos(),
+            IncidentSortKey::Severity => severity_rank(i.severity),
+            IncidentSortKey::Score => i64::from(i.score),
+        }
+    }
+
+    /// The cursor that continues a list after `last`.
+    pub fn cursor_after(self, last: &Incident) -> IncidentCursor {
+        IncidentCursor {
+            key: self.key_of(last),
+            id: last.id.clone(),
+        }
+    }
+
+    /// `(key, id)` after the cursor in this order, as SQL over `column()` and `id` with
+    /// three parameters (key, key, id). Written out rather than as a row-value comparison,
+    /// which ClickHouse 18.16 does not have.
+    pub fn after_condition(self) -> String {
+        let (col, op) = (self.column(), if self.descending { "<" } else { ">" });
+        format!("({col} {op} ? OR ({col} = ? AND id {op} ?))")
+    }
+
+    pub fn order_by(self) -> String {
+        let dir = if self.descending { "DESC" } else { "ASC" };
+        format!("{} {dir}, id {dir}", self.column())
+    }
+}
+
+/// A position in the incident list: the sort key and id of the last incident returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentCursor {
+    pub key: i64,
+    pub id: String,
+}
+
+/// Severity as a number that orders (low 0 .. critical 3), stored beside the name.
+pub fn severity_rank(s: Severity) -> i64 {
+    match s {
+        Severity::Low => 0,
+        Severity::Medium => 1,
+        Severity::High => 2,
+        Severity::Critical => 3,
+    }
+}
+
+/// What the incident list's text filter looks in: the title and every entity value,
+/// lowercased (the filter lowercases its needle the same way).
+pub fn incident_search_text(i: &Incident) -> String {
+    let mut s = i.title.to_lowercase();
+    for e in &i.entities {
+        s.push('\n');
+        s.push_str(&e.value.to_lowercase());
+    }
+    s
+}
+
+/// Filters for the incident list. Every filter is optional except the scope; lists of
+/// values match any of them.
 #[derive(Debug, Clone)]
 pub struct IncidentQuery {
     pub scope: Scope,
-    pub status: Option<ncsoc_model::Status>,
+    pub statuses: Vec<Status>,
+    /// This severity or higher.
+    pub min_severity: Option<Severity>,
+    pub kinds: Vec<IncidentKind>,
+    /// Incidents touching any of these sectors (narrows further within the scope).
+    pub sectors: Vec<String>,
+    /// An entity with exactly this value (any type, any role).
+    pub entity: Option<String>,
+    /// Active at or after this time: `last_seen >= from`.
     pub from: Option<Timestamp>,
+    /// Active before this time: `first_seen < to`.
     pub to: Option<Timestamp>,
+    /// Case-insensitive substring of the title or an entity value.
+    pub text: Option<String>,
+    pub sort: IncidentSort,
+    /// Continue after this position of `sort`.
+    pub after: Option<IncidentCursor>,
     pub limit: usize,
 }
 
@@ -128,10 +287,29 @@ impl IncidentQuery {
     pub fn new(scope: Scope) -> Self {
         Self {
             scope,
-            status: None,
+            statuses: Vec::new(),
+            min_severity: None,
+            kinds: Vec::new(),
+            sectors: Vec::new(),
+            entity: None,
             from: None,
             to: None,
+            text: None,
+            sort: IncidentSort::default(),
+            after: None,
             limit: 100,
+        }
+    }
+
+    /// The severities `min_severity` admits, lowest first (empty: any).
+    pub fn severities(&self) -> Vec<Severity> {
+        match self.min_severity {
+            None => Vec::new(),
+            Some(min) => Severity::ALL
+                .iter()
+                .copied()
+                .filter(|s| *s >= min)
+                .collect(),
         }
     }
 }

@@ -16,13 +16,15 @@ use crate::row::{
     cidr_range, DeadLetterRow, EventRow, EventRowRef, DEAD_LETTER_COLUMNS, EVENT_COLUMNS,
 };
 use crate::{
-    EventQuery, IncidentQuery, Result, Scope, Store, StoreConfig, StoreError, Table, WriteMode,
+    incident_search_text, severity_rank, EventQuery, IncidentQuery, Result, Scope, Store,
+    StoreConfig, StoreError, Table, WriteMode,
 };
 
 /// Version 1 stored one column per field and indexed both addresses per row; version 2
 /// stores the filter columns plus the encoded row ([`crate::codec`]), and finds addresses
-/// through the `*_addr_hours` summary tables.
-const SCHEMA_VERSION: i64 = 2;
+/// through the `*_addr_hours` summary tables; version 3 adds the incident list's filter
+/// columns (`severity_rank`, `search`), the `incident_entities` table and the sort indexes.
+const SCHEMA_VERSION: i64 = 3;
 
 /// Nanoseconds in the hour buckets of the address summary tables.
 const HOUR_NANOS: i64 = 3_600_000_000_000;
@@ -124,11 +126,23 @@ pub fn schema_sql() -> String {
          CREATE INDEX IF NOT EXISTS dead_letters_sector_received ON dead_letters(sector, received);\n\
          CREATE TABLE IF NOT EXISTS incidents (id TEXT PRIMARY KEY, updated_at INTEGER NOT NULL, first_seen INTEGER NOT NULL, \
            last_seen INTEGER NOT NULL, status TEXT NOT NULL, severity TEXT NOT NULL, kind TEXT NOT NULL, score INTEGER NOT NULL, \
-           doc TEXT NOT NULL);\n\
-         CREATE INDEX IF NOT EXISTS incidents_last_seen ON incidents(last_seen);\n\
+           doc TEXT NOT NULL, severity_rank INTEGER NOT NULL DEFAULT 0, search TEXT NOT NULL DEFAULT '');\n\
          CREATE TABLE IF NOT EXISTS incident_sectors (incident_id TEXT NOT NULL, sector TEXT NOT NULL, \
            PRIMARY KEY (incident_id, sector)) WITHOUT ROWID;\n\
          CREATE INDEX IF NOT EXISTS incident_sectors_sector ON incident_sectors(sector, incident_id);\n\
+         CREATE TABLE IF NOT EXISTS incident_entities (value TEXT NOT NULL, incident_id TEXT NOT NULL, \
+           PRIMARY KEY (value, incident_id)) WITHOUT ROWID;\n\
+         CREATE INDEX IF NOT EXISTS incident_entities_incident ON incident_entities(incident_id);\n",
+    );
+    // One index per sort order of the incident list, ending in id so a cursor position
+    // is one seek.
+    for col in ["last_seen", "first_seen", "severity_rank", "score"] {
+        sql.push_str(&format!(
+            "CREATE INDEX IF NOT EXISTS incidents_{col}_id ON incidents({col}, id);\n"
+        ));
+    }
+    sql.push_str(
+        "CREATE INDEX IF NOT EXISTS incidents_status_last_seen ON incidents(status, last_seen);\n\
          CREATE TABLE IF NOT EXISTS indicators (id TEXT PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL, \
            source TEXT NOT NULL, valid_from INTEGER NOT NULL, valid_until INTEGER, tlp TEXT NOT NULL, doc TEXT NOT NULL);\n\
          CREATE INDEX IF NOT EXISTS indicators_value ON indicators(kind, value);\n",
@@ -182,6 +196,9 @@ impl SqliteStore {
                 "{} has schema version {version}, newer than this ncsoc ({SCHEMA_VERSION}); upgrade ncsoc",
                 path.display()
             )));
+        }
+        if (1..3).contains(&version) {
+            migrate_incidents_v3(&mut writer)?;
         }
         if version == 1 {
             migrate_v1(&mut writer)?;
@@ -339,6 +356,143 @@ fn migrate_v1(conn: &mut Connection) -> Result<()> {
     tx.execute_batch("DROP TABLE events_v1; DROP TABLE flows_v1; PRAGMA user_version=2;")
         .map_err(sql_err)?;
     tx.commit().map_err(sql_err)
+}
+
+/// Brings the incident tables of a version 1 or 2 database to version 3: the filter
+/// columns are added and filled from each stored document, entities indexed, and the old
+/// `last_seen` index replaced by the sort indexes (created by [`schema_sql`]).
+fn migrate_incidents_v3(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction().map_err(sql_err)?;
+    let has_table: bool = tx
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'incidents'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(sql_err)?
+        > 0;
+    if !has_table {
+        return Ok(());
+    }
+    tracing::info!("migrating the embedded store's incidents to schema version 3");
+    let cols: Vec<String> = tx
+        .prepare("SELECT name FROM pragma_table_info('incidents')")
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+        .map_err(sql_err)?;
+    for (col, ddl) in [
+        ("severity_rank", "INTEGER NOT NULL DEFAULT 0"),
+        ("search", "TEXT NOT NULL DEFAULT ''"),
+    ] {
+        if !cols.iter().any(|c| c == col) {
+            tx.execute_batch(&format!("ALTER TABLE incidents ADD COLUMN {col} {ddl}"))
+                .map_err(sql_err)?;
+        }
+    }
+    tx.execute_batch(
+        "DROP INDEX IF EXISTS incidents_last_seen; \
+         CREATE TABLE IF NOT EXISTS incident_entities (value TEXT NOT NULL, incident_id TEXT NOT NULL, \
+           PRIMARY KEY (value, incident_id)) WITHOUT ROWID;",
+    )
+    .map_err(sql_err)?;
+    let docs: Vec<(String, String)> = tx
+        .prepare("SELECT id, doc FROM incidents")
+        .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .map_err(sql_err)?;
+    for (id, doc) in docs {
+        let i: Incident = serde_json::from_str(&doc)
+            .map_err(|e| StoreError::Corrupt(format!("incident {id}: {e}")))?;
+        tx.execute(
+            "UPDATE incidents SET severity_rank = ?1, search = ?2 WHERE id = ?3",
+            params![severity_rank(i.severity), incident_search_text(&i), id],
+        )
+        .map_err(sql_err)?;
+        put_entities(&tx, &i).map_err(sql_err)?;
+    }
+    tx.commit().map_err(sql_err)
+}
+
+/// Replaces the entity index rows of `i`.
+fn put_entities(tx: &rusqlite::Transaction<'_>, i: &Incident) -> rusqlite::Result<()> {
+    tx.execute(
+        "DELETE FROM incident_entities WHERE incident_id = ?1",
+        [&i.id],
+    )?;
+    let mut st = tx.prepare_cached(
+        "INSERT OR IGNORE INTO incident_entities (value, incident_id) VALUES (?1, ?2)",
+    )?;
+    for e in &i.entities {
+        st.execute([&e.value, &i.id])?;
+    }
+    Ok(())
+}
+
+/// The `WHERE` clause (from ` WHERE`, or empty) and its parameters of an incident list
+/// query over `incidents AS i`; `None` when the scope allows nothing.
+fn incident_where(q: &IncidentQuery) -> Option<(String, Vec<SqlValue>)> {
+    let mut conds: Vec<String> = Vec::new();
+    let mut params: Vec<SqlValue> = Vec::new();
+    let text = |v: &str| SqlValue::Text(v.to_string());
+    let list = |n: usize| vec!["?"; n].join(",");
+    if let Scope::Sectors(s) = &q.scope {
+        if s.is_empty() {
+            return None;
+        }
+        conds.push(format!(
+            "EXISTS (SELECT 1 FROM incident_sectors x WHERE x.incident_id = i.id AND x.sector IN ({}))",
+            list(s.len())
+        ));
+        params.extend(s.iter().map(|v| text(v)));
+    }
+    if !q.sectors.is_empty() {
+        conds.push(format!(
+            "EXISTS (SELECT 1 FROM incident_sectors y WHERE y.incident_id = i.id AND y.sector IN ({}))",
+            list(q.sectors.len())
+        ));
+        params.extend(q.sectors.iter().map(|v| text(v)));
+    }
+    if !q.statuses.is_empty() {
+        conds.push(format!("i.status IN ({})", list(q.statuses.len())));
+        params.extend(q.statuses.iter().map(|v| text(v.as_str())));
+    }
+    if let Some(min) = q.min_severity {
+        conds.push("i.severity_rank >= ?".into());
+        params.push(SqlValue::Integer(severity_rank(min)));
+    }
+    if !q.kinds.is_empty() {
+        conds.push(format!("i.kind IN ({})", list(q.kinds.len())));
+        params.extend(q.kinds.iter().map(|v| text(v.as_str())));
+    }
+    if let Some(v) = &q.entity {
+        conds.push(
+            "EXISTS (SELECT 1 FROM incident_entities n WHERE n.value = ? AND n.incident_id = i.id)"
+                .into(),
+        );
+        params.push(text(v));
+    }
+    if let Some(from) = q.from {
+        conds.push("i.last_seen >= ?".into());
+        params.push(SqlValue::Integer(from.nanos()));
+    }
+    if let Some(to) = q.to {
+        conds.push("i.first_seen < ?".into());
+        params.push(SqlValue::Integer(to.nanos()));
+    }
+    if let Some(t) = &q.text {
+        conds.push("instr(i.search, ?) > 0".into());
+        params.push(SqlValue::Text(t.to_lowercase()));
+    }
+    if let Some(c) = &q.after {
+        conds.push(q.sort.after_condition());
+        params.push(SqlValue::Integer(c.key));
+        params.push(SqlValue::Integer(c.key));
+        params.push(text(&c.id));
+    }
+    let cond = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
+    Some((cond, params))
 }
 
 /// The parts of a query over events, flows or dead letters (aliased `e`): an optional
@@ -580,10 +734,12 @@ impl Store for SqliteStore {
         self.with_writer(move |conn| {
             let tx = conn.transaction()?;
             tx.execute(
-                "INSERT INTO incidents (id, updated_at, first_seen, last_seen, status, severity, kind, score, doc) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(id) DO UPDATE SET updated_at=excluded.updated_at, \
+                "INSERT INTO incidents (id, updated_at, first_seen, last_seen, status, severity, kind, score, doc, \
+                 severity_rank, search) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                 ON CONFLICT(id) DO UPDATE SET updated_at=excluded.updated_at, \
                  first_seen=excluded.first_seen, last_seen=excluded.last_seen, status=excluded.status, \
-                 severity=excluded.severity, kind=excluded.kind, score=excluded.score, doc=excluded.doc",
+                 severity=excluded.severity, kind=excluded.kind, score=excluded.score, doc=excluded.doc, \
+                 severity_rank=excluded.severity_rank, search=excluded.search",
                 params![
                     i.id,
                     i.updated_at.nanos(),
@@ -593,13 +749,16 @@ impl Store for SqliteStore {
                     i.severity.as_str(),
                     i.kind.as_str(),
                     i.score,
-                    doc
+                    doc,
+                    severity_rank(i.severity),
+                    incident_search_text(&i),
                 ],
             )?;
             tx.execute("DELETE FROM incident_sectors WHERE incident_id = ?1", [&i.id])?;
             for s in &i.sectors {
                 tx.execute("INSERT OR IGNORE INTO incident_sectors (incident_id, sector) VALUES (?1, ?2)", [&i.id, s])?;
             }
+            put_entities(&tx, &i)?;
             tx.commit()
         })
         .await
@@ -629,37 +788,12 @@ impl Store for SqliteStore {
     }
 
     async fn incidents(&self, q: &IncidentQuery) -> Result<Vec<Incident>> {
-        let mut conds = Vec::new();
-        let mut params: Vec<SqlValue> = Vec::new();
-        if let Scope::Sectors(s) = &q.scope {
-            if s.is_empty() {
-                return Ok(Vec::new());
-            }
-            conds.push(format!(
-                "EXISTS (SELECT 1 FROM incident_sectors x WHERE x.incident_id = i.id AND x.sector IN ({}))",
-                vec!["?"; s.len()].join(",")
-            ));
-            params.extend(s.iter().map(|v| SqlValue::Text(v.clone())));
-        }
-        if let Some(st) = q.status {
-            conds.push("status = ?".into());
-            params.push(SqlValue::Text(st.as_str().into()));
-        }
-        if let Some(from) = q.from {
-            conds.push("last_seen >= ?".into());
-            params.push(SqlValue::Integer(from.nanos()));
-        }
-        if let Some(to) = q.to {
-            conds.push("first_seen < ?".into());
-            params.push(SqlValue::Integer(to.nanos()));
-        }
-        let cond = if conds.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conds.join(" AND "))
+        let Some((cond, params)) = incident_where(q) else {
+            return Ok(Vec::new());
         };
         let sql = format!(
-            "SELECT doc FROM incidents i{cond} ORDER BY last_seen DESC, id LIMIT {}",
+            "SELECT doc FROM incidents i{cond} ORDER BY {} LIMIT {}",
+            q.sort.order_by(),
             q.limit
         );
         self.with_reader(move |c| {
@@ -854,5 +988,49 @@ mod tests {
         assert_eq!(got[0].id, e.id);
         assert_eq!(got[0].fields.category, e.fields.category);
         assert_eq!(got[0].fields.source_port, e.fields.source_port);
+    }
+
+    /// A version 2 database's incidents get the list's filter columns and entity index.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn version_2_incidents_are_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let i: Incident = serde_json::from_value(serde_json::json!({
+            "id": "inc-1", "title": "Port scan from 203.0.113.9", "kind": "port_scan",
+            "severity": "high", "score": 70, "status": "acknowledged", "sectors": ["energy"],
+            "entities": [{"type": "ip", "value": "203.0.113.9", "role": "attacker"}],
+            "first_seen": "2026-03-01T00:00:00Z", "last_seen": "2026-03-01T00:10:00Z"
+        }))
+        .unwrap();
+        {
+            let conn = Connection::open(dir.path().join("ncsoc.db")).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE incidents (id TEXT PRIMARY KEY, updated_at INTEGER NOT NULL, first_seen INTEGER NOT NULL, \
+                   last_seen INTEGER NOT NULL, status TEXT NOT NULL, severity TEXT NOT NULL, kind TEXT NOT NULL, \
+                   score INTEGER NOT NULL, doc TEXT NOT NULL);
+                 CREATE INDEX incidents_last_seen ON incidents(last_seen);
+                 CREATE TABLE incident_sectors (incident_id TEXT NOT NULL, sector TEXT NOT NULL, \
+                   PRIMARY KEY (incident_id, sector)) WITHOUT ROWID;
+                 INSERT INTO incident_sectors VALUES ('inc-1', 'energy');
+                 PRAGMA user_version=2;",
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO incidents VALUES ('inc-1', 0, ?1, ?2, 'acknowledged', 'high', 'port_scan', 70, ?3)",
+                params![i.first_seen.nanos(), i.last_seen.nanos(), serde_json::to_string(&i).unwrap()],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(dir.path(), &StoreConfig::default()).unwrap();
+        let mut q = IncidentQuery::new(Scope::Sectors(vec!["energy".into()]));
+        q.entity = Some("203.0.113.9".into());
+        q.min_severity = Some(ncsoc_model::Severity::High);
+        q.text = Some("PORT SCAN".into());
+        q.sort = crate::IncidentSort::parse("-severity").unwrap();
+        assert_eq!(store.incidents(&q).await.unwrap(), vec![i]);
+        q.min_severity = Some(ncsoc_model::Severity::Critical);
+        assert!(store.incidents(&q).await.unwrap().is_empty());
+        // Opening again changes nothing.
+        drop(store);
+        SqliteStore::open(dir.path(), &StoreConfig::default()).unwrap();
     }
 }

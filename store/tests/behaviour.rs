@@ -265,6 +265,9 @@ async fn other_tables(store: Arc<dyn Store>) {
         dedup_key: format!("scan:{id}"),
         signal_count: 1,
         updated_at: Timestamp::from_secs(t),
+        merged_into: None,
+        merged_from: Vec::new(),
+        merged_signal_count: 0,
     };
     store
         .put_incident(&mk("i1", &["energy", "finance"], Status::New, 100))
@@ -309,9 +312,9 @@ async fn other_tables(store: Arc<dyn Store>) {
         1
     );
     let mut q = IncidentQuery::new(Scope::Sectors(vec!["finance".into()]));
-    q.status = Some(Status::New);
+    q.statuses = vec![Status::New];
     assert!(store.incidents(&q).await.unwrap().is_empty());
-    q.status = Some(Status::Acknowledged);
+    q.statuses = vec![Status::Acknowledged];
     assert_eq!(
         store.incidents(&q).await.unwrap()[0].assignee.as_deref(),
         Some("analyst1")

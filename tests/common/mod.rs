@@ -67,26 +67,8 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("start ncsoc serve");
-        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let mut stderr = child.stderr.take().expect("piped stderr");
-        let sink = log.clone();
-        let drain = std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = stderr.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                sink.lock().unwrap().push_str(&text);
-            }
-        });
-        let server = Self {
-            child,
-            addr,
-            log,
-            drain: Some(drain),
-        };
+        let child = cmd.spawn().expect("start ncsoc serve");
+        let server = Self::adopt(child, addr);
         let start = Instant::now();
         while get(addr, "/healthz").is_err() {
             assert!(
@@ -123,6 +105,30 @@ impl Server {
 }
 
 impl Server {
+    /// Takes charge of a server started by hand (stderr piped): drains its log, stops it
+    /// when dropped.
+    pub fn adopt(mut child: Child, addr: SocketAddr) -> Self {
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let sink = log.clone();
+        let drain = std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                sink.lock().unwrap().push_str(&text);
+            }
+        });
+        Self {
+            child,
+            addr,
+            log,
+            drain: Some(drain),
+        }
+    }
+
     /// What the server has logged up to now.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()

@@ -264,6 +264,9 @@ fn incident(
         dedup_key: String::new(),
         signal_count: 1,
         updated_at: Timestamp(0),
+        merged_into: None,
+        merged_from: Vec::new(),
+        merged_signal_count: 0,
     }
 }
 

@@ -99,6 +99,14 @@ fn merge_tree_table(
     )
 }
 
+/// Columns of the incidents table that only the incident list's filters read (the whole
+/// incident is in `doc`). Tables created before them get them added at connect.
+pub const INCIDENT_FILTER_COLUMNS: &[(&str, &str)] = &[
+    ("severity_rank", "UInt8"),
+    ("entity_values", "Array(String)"),
+    ("search", "String"),
+];
+
 /// Every statement that creates the schema, in order. All are `IF NOT EXISTS`, so running
 /// them again on start is how the schema is kept current.
 pub fn schema(db: &str, f: Features, retention_days: u32) -> Vec<String> {
@@ -117,7 +125,12 @@ pub fn schema(db: &str, f: Features, retention_days: u32) -> Vec<String> {
         format!(
             "CREATE TABLE IF NOT EXISTS `{db}`.`incidents` (\n    `id` String,\n    `updated_at` Int64,\n    `first_seen` Int64,\n    \
              `last_seen` Int64,\n    `status` {s},\n    `severity` {s},\n    `kind` {s},\n    `score` UInt8,\n    `sectors` Array(String),\n    \
-             `doc` String\n) ENGINE = ReplacingMergeTree(updated_at)\nORDER BY id",
+             `doc` String,\n    {}\n) ENGINE = ReplacingMergeTree(updated_at)\nORDER BY id",
+            INCIDENT_FILTER_COLUMNS
+                .iter()
+                .map(|(n, t)| format!("`{n}` {t}"))
+                .collect::<Vec<_>>()
+                .join(",\n    "),
             s = lc("String")
         ),
         format!(

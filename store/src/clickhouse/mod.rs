@@ -23,7 +23,10 @@ use crate::config::ClickHouseConfig;
 use crate::row::{
     cidr_range, DeadLetterRow, EventRow, EventRowRef, DEAD_LETTER_COLUMNS, EVENT_COLUMNS,
 };
-use crate::{EventQuery, IncidentQuery, Result, Scope, Store, StoreError, Table, WriteMode};
+use crate::{
+    incident_search_text, severity_rank, EventQuery, IncidentQuery, Result, Scope, Store,
+    StoreError, Table, WriteMode,
+};
 use ddl::Features;
 
 /// Ids per existence check of a retried batch; keeps each query far below `max_query_size`.
@@ -64,6 +67,9 @@ struct IncidentRow<'a> {
     score: u8,
     sectors: &'a [String],
     doc: String,
+    severity_rank: u8,
+    entity_values: Vec<&'a str>,
+    search: String,
 }
 
 #[derive(Debug, ::clickhouse::Row, serde::Serialize)]
@@ -135,8 +141,75 @@ impl ClickHouseStore {
         for stmt in ddl::schema(&self.database, features, self.retention_days) {
             self.timed(self.admin.query(&stmt).execute()).await?;
         }
+        self.upgrade_incidents().await?;
         *guard = Some(features);
         Ok(features)
+    }
+
+    /// An incidents table created before the list filters lacks their columns: they are
+    /// added (18.16 has no `ADD COLUMN IF NOT EXISTS`, so the missing ones are found in
+    /// `system.columns`), and every incident is written again so they are filled.
+    async fn upgrade_incidents(&self) -> Result<()> {
+        let have: Vec<String> = self
+            .timed(
+                self.admin
+                    .query("SELECT name FROM system.columns WHERE database = ? AND table = 'incidents'")
+                    .bind(&self.database)
+                    .fetch_all::<String>(),
+            )
+            .await?;
+        let missing: Vec<&(&str, &str)> = ddl::INCIDENT_FILTER_COLUMNS
+            .iter()
+            .filter(|(name, _)| !have.iter().any(|h| h == name))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(columns = ?missing, "adding the incident filter columns");
+        for (name, ty) in &missing {
+            let sql = format!(
+                "ALTER TABLE `{}`.`incidents` ADD COLUMN `{name}` {ty}",
+                self.database
+            );
+            self.timed(self.admin.query(&sql).execute()).await?;
+        }
+        #[derive(Debug, ::clickhouse::Row, serde::Deserialize)]
+        struct Stored {
+            updated_at: i64,
+            doc: String,
+        }
+        let rows = self
+            .timed(
+                self.client
+                    .query("SELECT updated_at, doc FROM incidents FINAL")
+                    .fetch_all::<Stored>(),
+            )
+            .await?;
+        for chunk in rows.chunks(1000) {
+            let incidents: Vec<(i64, Incident)> = chunk
+                .iter()
+                .map(|r| {
+                    serde_json::from_str(&r.doc)
+                        .map(|i| (r.updated_at, i))
+                        .map_err(|e| StoreError::Corrupt(format!("incident: {e}")))
+                })
+                .collect::<Result<_>>()?;
+            // One past the stored version, so the new row is the one FINAL keeps.
+            let rows: Vec<IncidentRow<'_>> = incidents
+                .iter()
+                .map(|(version, i)| incident_row(i, version + 1))
+                .collect::<serde_json::Result<_>>()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let fut = async {
+                let mut ins = self.client.insert::<IncidentRow<'_>>("incidents").await?;
+                for r in &rows {
+                    ins.write(r).await?;
+                }
+                ins.end().await
+            };
+            self.timed(fut).await?;
+        }
+        Ok(())
     }
 
     async fn timed<T>(
@@ -473,18 +546,8 @@ impl Store for ClickHouseStore {
 
     async fn put_incident(&self, i: &Incident) -> Result<()> {
         self.ensure_schema().await?;
-        let row = IncidentRow {
-            id: &i.id,
-            updated_at: i.updated_at.nanos().max(Timestamp::now().nanos()),
-            first_seen: i.first_seen.nanos(),
-            last_seen: i.last_seen.nanos(),
-            status: i.status.as_str(),
-            severity: i.severity.as_str(),
-            kind: i.kind.as_str(),
-            score: i.score,
-            sectors: &i.sectors,
-            doc: serde_json::to_string(i).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        };
+        let row = incident_row(i, i.updated_at.nanos().max(Timestamp::now().nanos()))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let fut = async {
             let mut ins = self.client.insert::<IncidentRow<'_>>("incidents").await?;
             ins.write(&row).await?;
@@ -503,7 +566,11 @@ impl Store for ClickHouseStore {
         binds.push(BindValue::Str(id.to_string()));
         let sql = format!("SELECT doc FROM incidents FINAL{cond} AND id = ? LIMIT 1");
         let row = self
-            .timed(self.query(&sql, binds).fetch_optional::<DocRow>())
+            .timed(
+                self.query(&sql, binds)
+                    .with_setting("optimize_move_to_prewhere", "0")
+                    .fetch_optional::<DocRow>(),
+            )
             .await?;
         row.map(|r| {
             serde_json::from_str(&r.doc)
@@ -518,11 +585,16 @@ impl Store for ClickHouseStore {
             return Ok(Vec::new());
         };
         let sql = format!(
-            "SELECT doc FROM incidents FINAL{cond} ORDER BY last_seen DESC, id LIMIT {}",
+            "SELECT doc FROM incidents FINAL{cond} ORDER BY {} LIMIT {}",
+            q.sort.order_by(),
             q.limit
         );
         let rows = self
-            .timed(self.query(&sql, binds).fetch_all::<DocRow>())
+            .timed(
+                self.query(&sql, binds)
+                    .with_setting("optimize_move_to_prewhere", "0")
+                    .fetch_all::<DocRow>(),
+            )
             .await?;
         rows.into_iter()
             .map(|r| {
@@ -602,6 +674,29 @@ impl Store for ClickHouseStore {
     }
 }
 
+/// The stored row of an incident, with `version` as the ReplacingMergeTree version.
+fn incident_row(i: &Incident, version: i64) -> serde_json::Result<IncidentRow<'_>> {
+    Ok(IncidentRow {
+        id: &i.id,
+        updated_at: version,
+        first_seen: i.first_seen.nanos(),
+        last_seen: i.last_seen.nanos(),
+        status: i.status.as_str(),
+        severity: i.severity.as_str(),
+        kind: i.kind.as_str(),
+        score: i.score,
+        sectors: &i.sectors,
+        doc: serde_json::to_string(i)?,
+        severity_rank: severity_rank(i.severity) as u8,
+        entity_values: i.entities.iter().map(|e| e.value.as_str()).collect(),
+        search: incident_search_text(i),
+    })
+}
+
+/// The `WHERE` clause of an incident query over `incidents FINAL`; `None` if the scope
+/// allows nothing. The conditions must apply to the merged (latest) rows, so queries that
+/// use them run with `optimize_move_to_prewhere = 0`: a condition moved to `PREWHERE`
+/// would filter versions before `FINAL` picks the latest, and could return a stale one.
 fn incident_conditions(q: &IncidentQuery) -> Option<(String, Vec<BindValue>)> {
     let mut sql = String::from(" WHERE 1");
     let mut binds = Vec::new();
@@ -615,9 +710,31 @@ fn incident_conditions(q: &IncidentQuery) -> Option<(String, Vec<BindValue>)> {
         ));
         binds.extend(s.iter().cloned().map(BindValue::Str));
     }
-    if let Some(st) = q.status {
-        sql.push_str(" AND status = ?");
-        binds.push(BindValue::Str(st.as_str().to_string()));
+    if !q.sectors.is_empty() {
+        sql.push_str(&format!(
+            " AND arrayExists(x -> x IN {}, sectors)",
+            placeholders(q.sectors.len())
+        ));
+        binds.extend(q.sectors.iter().cloned().map(BindValue::Str));
+    }
+    if !q.statuses.is_empty() {
+        sql.push_str(&format!(
+            " AND status IN {}",
+            placeholders(q.statuses.len())
+        ));
+        binds.extend(q.statuses.iter().map(|s| BindValue::Str(s.as_str().into())));
+    }
+    if let Some(min) = q.min_severity {
+        sql.push_str(" AND severity_rank >= ?");
+        binds.push(BindValue::I64(severity_rank(min)));
+    }
+    if !q.kinds.is_empty() {
+        sql.push_str(&format!(" AND kind IN {}", placeholders(q.kinds.len())));
+        binds.extend(q.kinds.iter().map(|k| BindValue::Str(k.as_str().into())));
+    }
+    if let Some(v) = &q.entity {
+        sql.push_str(" AND has(entity_values, ?)");
+        binds.push(BindValue::Str(v.clone()));
     }
     if let Some(from) = q.from {
         sql.push_str(" AND last_seen >= ?");
@@ -626,6 +743,17 @@ fn incident_conditions(q: &IncidentQuery) -> Option<(String, Vec<BindValue>)> {
     if let Some(to) = q.to {
         sql.push_str(" AND first_seen < ?");
         binds.push(BindValue::I64(to.nanos()));
+    }
+    if let Some(t) = &q.text {
+        sql.push_str(" AND position(search, ?) > 0");
+        binds.push(BindValue::Str(t.to_lowercase()));
+    }
+    if let Some(c) = &q.after {
+        sql.push_str(" AND ");
+        sql.push_str(&q.sort.after_condition());
+        binds.push(BindValue::I64(c.key));
+        binds.push(BindValue::I64(c.key));
+        binds.push(BindValue::Str(c.id.clone()));
     }
     Some((sql, binds))
 }

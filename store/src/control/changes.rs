@@ -128,39 +128,65 @@ impl ControlStore {
     }
 
     /// Changes after `after_seq` that `scope` may see (one of the incident's sectors),
-    /// oldest first, at most `limit`.
+    /// oldest first, at most `limit`. The scope is applied in the query, before the
+    /// limit, so fewer than `limit` changes means there are no more for now.
     pub fn changes_since(
         &self,
         after_seq: i64,
         scope: &Scope,
         limit: usize,
     ) -> Result<Vec<Change>> {
-        let limit = limit.clamp(1, 100_000) as i64;
+        let mut params: Vec<rusqlite::types::Value> = vec![after_seq.into()];
+        let scope_cond = scope_condition(scope, &mut params);
+        let Some(scope_cond) = scope_cond else {
+            return Ok(Vec::new());
+        };
+        params.push((limit.clamp(1, 100_000) as i64).into());
+        self.read_changes(
+            &format!(
+                "SELECT seq, at, kind, actor, doc FROM incident_changes c WHERE seq > ?{scope_cond} \
+                 ORDER BY seq LIMIT ?"
+            ),
+            params,
+        )
+    }
+
+    /// The newest `limit` changes of one incident, oldest first (the caller has checked
+    /// that it may see the incident).
+    pub fn changes_for(&self, incident_id: &str, limit: usize) -> Result<Vec<Change>> {
+        let mut out = self.read_changes(
+            "SELECT seq, at, kind, actor, doc FROM incident_changes WHERE incident_id = ? \
+             ORDER BY seq DESC LIMIT ?",
+            vec![
+                incident_id.to_string().into(),
+                (limit.clamp(1, 100_000) as i64).into(),
+            ],
+        )?;
+        out.reverse();
+        Ok(out)
+    }
+
+    fn read_changes(&self, sql: &str, params: Vec<rusqlite::types::Value>) -> Result<Vec<Change>> {
         let rows: Vec<(i64, i64, String, String, String)> = self.call(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT seq, at, kind, actor, doc FROM incident_changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            )?;
-            let rows = st.query_map(params![after_seq, limit], |r| {
+            let mut st = c.prepare_cached(sql)?;
+            let rows = st.query_map(rusqlite::params_from_iter(params), |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })?;
             rows.collect()
         })?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (seq, at, kind, actor, doc) in rows {
-            let incident: Incident = serde_json::from_str(&doc)
-                .map_err(|e| StoreError::Corrupt(format!("change {seq}: {e}")))?;
-            if !incident.sectors.iter().any(|s| scope.allows(s)) {
-                continue;
-            }
-            out.push(Change {
-                seq,
-                at: Timestamp(at),
-                kind: kind.parse()?,
-                actor,
-                incident,
-            });
-        }
-        Ok(out)
+        rows.into_iter()
+            .map(|(seq, at, kind, actor, doc)| {
+                let incident: Incident = serde_json::from_str(&doc)
+                    .map_err(|e| StoreError::Corrupt(format!("change {seq}: {e}")))?;
+                Ok(Change {
+                    seq,
+                    at: Timestamp(at),
+                    kind: kind.parse()?,
+                    actor,
+                    incident,
+                })
+            })
+            .collect()
     }
 
     /// The newest sequence number (0 when the log is empty).
@@ -183,5 +209,112 @@ impl ControlStore {
                 [cutoff.nanos()],
             )
         })
+    }
+}
+
+/// ` AND <one of the change's sectors is in scope>` over `incident_changes c`, with its
+/// parameters appended; `None` when the scope allows nothing.
+fn scope_condition(scope: &Scope, params: &mut Vec<rusqlite::types::Value>) -> Option<String> {
+    match scope {
+        Scope::All => Some(String::new()),
+        Scope::Sectors(s) if s.is_empty() => None,
+        Scope::Sectors(s) => {
+            params.extend(s.iter().map(|v| v.clone().into()));
+            Some(format!(
+                " AND EXISTS (SELECT 1 FROM json_each(c.sectors) j WHERE j.value IN ({}))",
+                vec!["?"; s.len()].join(",")
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ncsoc_model::{IncidentKind, Severity, Status};
+
+    fn incident(id: &str, sectors: &[&str]) -> Incident {
+        Incident {
+            id: id.into(),
+            title: id.into(),
+            kind: IncidentKind::PortScan,
+            severity: Severity::Low,
+            score: 10,
+            status: Status::New,
+            sectors: sectors.iter().map(|s| s.to_string()).collect(),
+            entities: vec![],
+            first_seen: Timestamp(0),
+            last_seen: Timestamp(0),
+            evidence: vec![],
+            attack: vec![],
+            assignee: None,
+            notes: vec![],
+            tags: vec![],
+            dedup_key: String::new(),
+            signal_count: 1,
+            updated_at: Timestamp(0),
+            merged_into: None,
+            merged_from: vec![],
+            merged_signal_count: 0,
+        }
+    }
+
+    #[test]
+    fn scope_applies_before_the_limit() {
+        let c = ControlStore::in_memory().unwrap();
+        for n in 0..50 {
+            c.append_change(
+                Timestamp(n),
+                ChangeKind::Opened,
+                "detector",
+                &incident(&format!("e{n}"), &["energy"]),
+            )
+            .unwrap();
+        }
+        c.append_change(
+            Timestamp(99),
+            ChangeKind::Opened,
+            "detector",
+            &incident("f", &["finance", "health"]),
+        )
+        .unwrap();
+        let health = Scope::Sectors(vec!["health".into()]);
+        // One page of 10 reaches past the 50 energy changes to the one health may see.
+        let got = c.changes_since(0, &health, 10).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].incident.id, "f");
+        assert_eq!(got[0].seq, 51);
+        assert!(c
+            .changes_since(0, &Scope::Sectors(vec![]), 10)
+            .unwrap()
+            .is_empty());
+        assert_eq!(c.changes_since(45, &Scope::All, 100).unwrap().len(), 6);
+    }
+
+    #[test]
+    fn changes_of_one_incident_newest_kept_oldest_first() {
+        let c = ControlStore::in_memory().unwrap();
+        for (n, kind) in [
+            ChangeKind::Opened,
+            ChangeKind::Updated,
+            ChangeKind::Worked,
+            ChangeKind::Noted,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            c.append_change(Timestamp(n as i64), kind, "x", &incident("a", &["energy"]))
+                .unwrap();
+            c.append_change(Timestamp(n as i64), kind, "x", &incident("b", &["energy"]))
+                .unwrap();
+        }
+        let got = c.changes_for("a", 3).unwrap();
+        let kinds: Vec<ChangeKind> = got.iter().map(|c| c.kind).collect();
+        assert_eq!(
+            kinds,
+            [ChangeKind::Updated, ChangeKind::Worked, ChangeKind::Noted]
+        );
+        assert!(got.iter().all(|c| c.incident.id == "a"));
+        assert!(c.changes_for("zzz", 3).unwrap().is_empty());
     }
 }

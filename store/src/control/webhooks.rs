@@ -655,6 +655,9 @@ mod tests {
             dedup_key: String::new(),
             signal_count: 1,
             updated_at: Timestamp::from_secs(2),
+            merged_into: None,
+            merged_from: vec![],
+            merged_signal_count: 0,
         }
     }
 
