@@ -328,6 +328,21 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     .await
     .context("starting the intake listeners")?;
 
+    let change_log = {
+        let (control, days) = (state.control.clone(), i64::from(cfg.api.change_log_days));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                let cutoff = Timestamp(Timestamp::now().nanos() - days * 86_400 * 1_000_000_000);
+                match control.prune_changes(cutoff) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(dropped = n, "incident change log pruned"),
+                    Err(e) => tracing::warn!(error = %e, "pruning the change log failed"),
+                }
+            }
+        })
+    };
     let retention = if cfg.store.retention_days > 0 {
         let (store, days) = (store.clone(), i64::from(cfg.store.retention_days));
         Some(tokio::spawn(async move {
@@ -370,6 +385,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     if let Some(r) = retention {
         r.abort();
     }
+    change_log.abort();
     writer.shutdown().await;
     detector.stop().await;
     webhooks.stop().await;

@@ -35,11 +35,24 @@ pub use listener::{serve, tls_acceptor};
 pub use webhooks::WebhooksConfig;
 
 /// `[api]` in `ncsoc.toml`.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
+    /// Days the incident change log (live stream resume, webhook dispatch) keeps changes;
+    /// changes a webhook destination has not dispatched yet are kept longer.
+    pub change_log_days: u32,
     pub security: SecurityConfig,
     pub webhooks: WebhooksConfig,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            change_log_days: 30,
+            security: SecurityConfig::default(),
+            webhooks: WebhooksConfig::default(),
+        }
+    }
 }
 
 /// Anything that can append Prometheus text to `/metrics`.

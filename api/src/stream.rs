@@ -57,6 +57,19 @@ pub struct StreamParams {
 /// Events: `id: <seq>`, `event: incident.<kind>` (`opened`, `updated`, `escalated`,
 /// `worked`, `noted`, `merged`, `reopened`), `data: {"seq", "at", "kind", "actor",
 /// "incident"}`. Resume with `Last-Event-ID`; only incidents in the caller's sectors.
+/// One event of the stream as a client's SSE parser sees it (the document describes each
+/// event, not the endless body).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // describes the wire format only
+struct SseEvent {
+    /// The change's sequence number; send it back as `Last-Event-ID` to resume.
+    id: String,
+    /// `incident.<kind>`: opened, updated, escalated, worked, noted, merged, reopened.
+    event: String,
+    /// JSON: `{seq, at, kind, actor, incident}`.
+    data: String,
+}
+
 #[utoipa::path(
     get,
     path = "/stream",
@@ -66,7 +79,7 @@ pub struct StreamParams {
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this change"),
     ),
     responses(
-        (status = 200, description = "An endless event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An endless event stream", content_type = "text/event-stream", body = SseEvent),
         (status = 400, description = "A bad last event id", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role may not read incidents", body = ErrorBody),

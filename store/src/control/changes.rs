@@ -201,11 +201,14 @@ impl ControlStore {
     }
 
     /// Drops changes older than `cutoff` (wall clock), keeping at least the newest one so
-    /// sequence numbers never go back. Returns how many were dropped.
+    /// sequence numbers never go back, and every change a webhook destination has not yet
+    /// turned into deliveries (its cursor). Returns how many were dropped.
     pub fn prune_changes(&self, cutoff: Timestamp) -> Result<usize> {
         self.call(|c| {
             c.execute(
-                "DELETE FROM incident_changes WHERE at < ?1 AND seq < (SELECT MAX(seq) FROM incident_changes)",
+                "DELETE FROM incident_changes WHERE at < ?1 \
+                 AND seq < (SELECT MAX(seq) FROM incident_changes) \
+                 AND seq <= COALESCE((SELECT MIN(last_seq) FROM webhook_destinations), seq)",
                 [cutoff.nanos()],
             )
         })
@@ -257,6 +260,37 @@ mod tests {
             merged_from: vec![],
             merged_signal_count: 0,
         }
+    }
+
+    #[test]
+    fn pruning_keeps_what_a_webhook_destination_has_not_dispatched() {
+        let c = ControlStore::in_memory().unwrap();
+        let inc = incident("a", &["energy"]);
+        c.append_change(Timestamp(1), ChangeKind::Opened, "detector", &inc)
+            .unwrap();
+        c.create_webhook_destination(
+            "cc",
+            super::super::webhooks::DestinationSource::Api,
+            &serde_json::json!({}),
+            "s",
+            Timestamp(1),
+        )
+        .unwrap(); // its cursor: seq 1
+        for n in 2..=10 {
+            c.append_change(Timestamp(n), ChangeKind::Updated, "detector", &inc)
+                .unwrap();
+        }
+        // Everything is old, but the destination has dispatched only up to seq 1.
+        assert_eq!(c.prune_changes(Timestamp(100)).unwrap(), 1);
+        assert_eq!(c.changes_since(0, &Scope::All, 100).unwrap()[0].seq, 2);
+        c.call(|c| c.execute("UPDATE webhook_destinations SET last_seq = 7", []))
+            .unwrap();
+        assert_eq!(c.prune_changes(Timestamp(100)).unwrap(), 6);
+        c.call(|c| c.execute("DELETE FROM webhook_destinations", []))
+            .unwrap();
+        // Without destinations all but the newest go; sequence numbers never go back.
+        assert_eq!(c.prune_changes(Timestamp(100)).unwrap(), 2);
+        assert_eq!(c.last_change_seq().unwrap(), 10);
     }
 
     #[test]
