@@ -8,8 +8,11 @@ pub mod auth;
 pub mod error;
 pub mod hub;
 pub mod incidents;
+pub mod indicators;
 pub mod openapi;
+mod params;
 pub mod search;
+pub mod sectors;
 pub mod stream;
 pub mod webhooks;
 
@@ -28,6 +31,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub use auth::{Principal, SecurityConfig};
 pub use error::{ApiError, ApiResult};
 pub use hub::IncidentHub;
+pub use sectors::SectorView;
 pub use webhooks::WebhooksConfig;
 
 /// `[api]` in `ncsoc.toml`.
@@ -65,6 +69,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     pub metrics: Vec<Arc<dyn RenderMetrics>>,
     pub started: Instant,
+    /// The detector's published sector state (`GET /sectors`); `None` without a detector.
+    pub sectors: Option<Arc<dyn SectorView>>,
 }
 
 impl AppState {
@@ -78,6 +84,7 @@ impl AppState {
             config: Arc::new(config),
             metrics: Vec::new(),
             started: Instant::now(),
+            sectors: None,
         }
     }
 }
@@ -89,6 +96,8 @@ pub fn api_v1() -> OpenApiRouter<AppState> {
         .merge(incidents::routes())
         .merge(stream::routes())
         .merge(search::routes())
+        .merge(sectors::routes())
+        .merge(indicators::routes())
         .merge(admin::routes())
         .merge(webhooks::routes())
 }
