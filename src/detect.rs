@@ -16,12 +16,16 @@ use ncsoc_detector::{Detector, DetectorConfig, DetectorStats};
 use ncsoc_model::{Event, Incident, Timestamp};
 use tokio::sync::mpsc;
 
+use crate::sector_view::{SectorBoard, PUBLISH_EVERY};
+
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
 
 pub struct DetectorTask {
     thread: std::thread::JoinHandle<()>,
     writer: tokio::task::JoinHandle<()>,
     pub metrics: Arc<DetectorMetrics>,
+    /// The sector state the API shows, published by the detector thread.
+    pub sectors: Arc<SectorBoard>,
 }
 
 pub struct DetectorMetrics {
@@ -167,6 +171,7 @@ pub fn start(
     mut input: mpsc::Receiver<Vec<Event>>,
 ) -> anyhow::Result<DetectorTask> {
     let path = checkpoint_path(data_dir);
+    let sectors = Arc::new(SectorBoard::new(&config));
     let mut detector = match std::fs::read(&path) {
         Ok(bytes) => match Detector::restore(config.clone(), &bytes) {
             Ok(d) => {
@@ -187,6 +192,7 @@ pub fn start(
         }
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
+    sectors.publish(&detector);
     let metrics = Arc::new(DetectorMetrics::default());
     // Each batch: the incidents one record changed, and that record's ingest time.
     let (incidents_tx, mut incidents_rx) = mpsc::channel::<(Vec<Incident>, Option<Timestamp>)>(256);
@@ -232,11 +238,13 @@ pub fn start(
     });
 
     let m = metrics.clone();
+    let board = sectors.clone();
     let thread = std::thread::Builder::new()
         .name("detector".into())
         .spawn(move || {
             use std::sync::atomic::Ordering::Relaxed;
             let mut last_checkpoint = Instant::now();
+            let (mut last_publish, mut published_sectors) = (Instant::now(), 0);
             'input: while let Some(batch) = input.blocking_recv() {
                 for e in &batch {
                     detector.observe(e);
@@ -254,6 +262,12 @@ pub fn start(
                 }
                 m.open_incidents
                     .store(detector.open_incidents().count() as u64, Relaxed);
+                if last_publish.elapsed() >= PUBLISH_EVERY
+                    || detector.sectors().len() != published_sectors
+                {
+                    board.publish(&detector);
+                    (last_publish, published_sectors) = (Instant::now(), detector.sectors().len());
+                }
                 if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
                     last_checkpoint = Instant::now();
                     checkpoint(&detector, &path, &m);
@@ -267,6 +281,7 @@ pub fn start(
         thread,
         writer,
         metrics,
+        sectors,
     })
 }
 

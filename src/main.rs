@@ -5,6 +5,7 @@ mod detect;
 mod flows;
 mod parse;
 mod replay;
+mod sector_view;
 mod simulate;
 mod token;
 
@@ -316,6 +317,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     )
     .context("starting the detector")?;
     let detector_metrics = detector.metrics.clone();
+    let sector_board = detector.sectors.clone();
     let intake_metrics = Arc::new(ncsoc_collectors::IntakeMetrics::default());
     let listeners = ncsoc_collectors::Listeners::start(
         &cfg.intake,
@@ -359,6 +361,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         None
     };
 
+    state.sectors = Some(sector_board);
     state.metrics = vec![
         metrics.clone(),
         Arc::new(move |out: &mut String| intake_metrics.render(out)),

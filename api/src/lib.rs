@@ -9,11 +9,14 @@ pub mod dashboard;
 pub mod error;
 pub mod hub;
 pub mod incidents;
+pub mod indicators;
 pub mod intake_stats;
 pub mod limits;
 pub mod listener;
 pub mod openapi;
+mod params;
 pub mod search;
+pub mod sectors;
 pub mod stream;
 pub mod webhooks;
 
@@ -32,6 +35,7 @@ pub use auth::{Principal, SecurityConfig};
 pub use error::{ApiError, ApiResult};
 pub use hub::IncidentHub;
 pub use listener::{serve, tls_acceptor};
+pub use sectors::SectorView;
 pub use webhooks::WebhooksConfig;
 
 /// `[api]` in `ncsoc.toml`.
@@ -84,6 +88,8 @@ pub struct AppState {
     pub started: Instant,
     /// Rate limits and their counters (`[api.security]`).
     pub guard: Arc<limits::Guard>,
+    /// The detector's published sector state (`GET /sectors`); `None` without a detector.
+    pub sectors: Option<Arc<dyn SectorView>>,
 }
 
 impl AppState {
@@ -98,6 +104,7 @@ impl AppState {
             config: Arc::new(config),
             metrics: Vec::new(),
             started: Instant::now(),
+            sectors: None,
         }
     }
 }
@@ -109,13 +116,16 @@ pub fn api_v1() -> OpenApiRouter<AppState> {
         .merge(incidents::routes())
         .merge(stream::routes())
         .merge(search::routes())
+        .merge(sectors::routes())
+        .merge(indicators::routes())
         .merge(admin::routes())
         .merge(webhooks::routes())
         .merge(intake_stats::routes())
 }
 
 pub fn router(state: AppState) -> Router {
-    let (v1, doc) = api_v1().split_for_parts();
+    let (v1, mut doc) = api_v1().split_for_parts();
+    openapi::add_listener_responses(&mut doc);
     let v1 = v1.merge(openapi::routes(doc));
     let app = Router::new()
         .route("/healthz", get(healthz))

@@ -38,6 +38,68 @@ pub fn base() -> OpenApi {
     doc
 }
 
+/// Answers the listener itself may give to any operation (its limits run before the
+/// handlers), added to every operation that does not document them already: 429 (rate
+/// limits), 431 (request head over `max_header_bytes`, answered without a body), 503 (request timeout, store
+/// unavailable), and 413 where a body is taken (`max_body_bytes`).
+pub fn add_listener_responses(doc: &mut OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let answer = |what: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(what)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in ops.into_iter().flatten() {
+            let takes_body = op.request_body.is_some();
+            // Answered by the HTTP parser before any handler runs: no body.
+            op.responses
+                .responses
+                .entry("431".to_string())
+                .or_insert_with(|| {
+                    RefOr::T(
+                        ResponseBuilder::new()
+                            .description(
+                                "The request line or headers are over the listener's limit (no body)",
+                            )
+                            .build(),
+                    )
+                });
+            let r = &mut op.responses.responses;
+            let mut add = |code: &str, what: &str| {
+                r.entry(code.to_string()).or_insert_with(|| answer(what));
+            };
+            add(
+                "429",
+                "Too many requests from this token or address; see Retry-After",
+            );
+            add(
+                "431",
+                "The request line or headers are over the listener's limit",
+            );
+            add("503", "The request timed out, or the store is unavailable");
+            if takes_body {
+                add("413", "The body is over the listener's limit");
+            }
+        }
+    }
+}
+
 /// `/openapi.json` and the docs page rendered from it at `/docs` (no authentication: the
 /// description holds no data, and clients need it before they have a token).
 pub fn routes(doc: OpenApi) -> Router<AppState> {

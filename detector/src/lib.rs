@@ -263,6 +263,11 @@ impl Detector {
         &self.stats
     }
 
+    /// Every sector's state, read-only (the API's sector view is built from it).
+    pub fn sectors(&self) -> &[SectorState] {
+        &self.sectors
+    }
+
     /// Each sector's last closed bin against its baseline.
     pub fn sector_states(&self) -> Vec<SectorSnapshot> {
         self.sectors.iter().map(|s| s.snapshot.clone()).collect()

@@ -184,6 +184,105 @@ impl<T: BinGet> BinGet for Option<T> {
     }
 }
 
+/// One column of an encoded row, read in place (for filters and sums inside a query).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Peeked<'a> {
+    Null,
+    Int(i64),
+    Text(&'a str),
+    List(Vec<&'a str>),
+    Addr([u8; 16]),
+}
+
+/// Reads or steps over one value without building the whole row.
+pub trait BinPeek {
+    fn peek<'a>(input: &mut &'a [u8]) -> Result<Peeked<'a>, StoreError>;
+    fn skip(input: &mut &[u8]) -> Result<(), StoreError>;
+}
+
+fn peek_str<'a>(input: &mut &'a [u8]) -> Result<&'a str, StoreError> {
+    let n = get_len(input)?;
+    std::str::from_utf8(take(input, n)?).map_err(|_| corrupt("text is not UTF-8"))
+}
+
+fn skip_str(input: &mut &[u8]) -> Result<(), StoreError> {
+    let n = get_len(input)?;
+    take(input, n).map(|_| ())
+}
+
+macro_rules! peek_unsigned {
+    ($($t:ty),*) => {$(
+        impl BinPeek for $t {
+            fn peek<'a>(input: &mut &'a [u8]) -> Result<Peeked<'a>, StoreError> {
+                // Stored counters fit in i64 in practice; a larger one saturates.
+                Ok(Peeked::Int(i64::try_from(<$t>::get(input)?).unwrap_or(i64::MAX)))
+            }
+            fn skip(input: &mut &[u8]) -> Result<(), StoreError> {
+                get_varint(input).map(|_| ())
+            }
+        }
+    )*};
+}
+peek_unsigned!(u8, u16, u32, u64);
+
+impl BinPeek for i64 {
+    fn peek<'a>(input: &mut &'a [u8]) -> Result<Peeked<'a>, StoreError> {
+        i64::get(input).map(Peeked::Int)
+    }
+    fn skip(input: &mut &[u8]) -> Result<(), StoreError> {
+        get_varint(input).map(|_| ())
+    }
+}
+
+impl BinPeek for String {
+    fn peek<'a>(input: &mut &'a [u8]) -> Result<Peeked<'a>, StoreError> {
+        peek_str(input).map(Peeked::Text)
+    }
+    fn skip(input: &mut &[u8]) -> Result<(), StoreError> {
+        skip_str(input)
+    }
+}
+
+impl BinPeek for Vec<String> {
+    fn peek<'a>(input: &mut &'a [u8]) -> Result<Peeked<'a>, StoreError> {
+        let n = get_len(input)?;
+        (0..n)
+            .map(|_| peek_str(input))
+            .collect::<Result<_, _>>()
+            .map(Peeked::List)
+    }
+    fn skip(input: &mut &[u8]) -> Result<(), StoreError> {
+        let n = get_len(input)?;
+        (0..n).try_for_each(|_| skip_str(input))
+    }
+}
+
+impl BinPeek for [u8; 16] {
+    fn peek<'a>(input: &mut &'a [u8]) -> Result<Peeked<'a>, StoreError> {
+        <[u8; 16]>::get(input).map(Peeked::Addr)
+    }
+    fn skip(input: &mut &[u8]) -> Result<(), StoreError> {
+        take(input, 16).map(|_| ())
+    }
+}
+
+impl<T: BinPeek> BinPeek for Option<T> {
+    fn peek<'a>(input: &mut &'a [u8]) -> Result<Peeked<'a>, StoreError> {
+        match take(input, 1)? {
+            [0] => Ok(Peeked::Null),
+            [1] => T::peek(input),
+            _ => Err(corrupt("bad option tag")),
+        }
+    }
+    fn skip(input: &mut &[u8]) -> Result<(), StoreError> {
+        match take(input, 1)? {
+            [0] => Ok(()),
+            [1] => T::skip(input),
+            _ => Err(corrupt("bad option tag")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ pub mod config;
 pub mod control;
 pub mod metrics;
 pub mod row;
+pub mod search;
 pub mod spool;
 
 pub mod sqlite;
@@ -30,6 +31,9 @@ use ncsoc_model::{
 pub use config::{Backend, StoreConfig};
 pub use control::ControlStore;
 pub use metrics::StoreMetrics;
+pub use search::{
+    Bucket, Cursor, Field, FieldFilter, FieldValue, IndicatorQuery, Metric, Order, TopBy, TopEntry,
+};
 pub use writer::{Writer, WriterHandle};
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +102,12 @@ pub struct EventQuery {
     /// Source or destination port.
     pub port: Option<u16>,
     pub ids: Vec<String>,
+    /// Exact-value filters on allow-listed fields, all of which must match.
+    pub fields: Vec<FieldFilter>,
+    /// Which end of the time range results start from (searches only).
+    pub order: Order,
+    /// Only rows after this one in `order` (searches only).
+    pub after: Option<Cursor>,
     pub limit: usize,
 }
 
@@ -111,6 +121,9 @@ impl EventQuery {
             ip: None,
             port: None,
             ids: Vec::new(),
+            fields: Vec::new(),
+            order: Order::OldestFirst,
+            after: None,
             limit: 1000,
         }
     }
@@ -334,8 +347,28 @@ pub trait Store: Send + Sync + 'static {
     async fn write_dead_letters(&self, letters: &[DeadLetter], mode: WriteMode) -> Result<()>;
 
     async fn count(&self, table: Table, q: &EventQuery) -> Result<u64>;
-    /// Events or flows matching `q`, oldest first, at most `q.limit`.
+    /// Events or flows matching `q`, in `q.order` (ties on time broken by id) after
+    /// `q.after`, at most `q.limit`.
     async fn search(&self, table: Table, q: &EventQuery) -> Result<Vec<Event>>;
+    /// The `limit` largest groups of the rows matching `q` (its order, cursor and limit
+    /// aside) by `metric`, largest first; rows without the key are left out.
+    async fn top(
+        &self,
+        table: Table,
+        q: &EventQuery,
+        by: TopBy,
+        metric: Metric,
+        limit: usize,
+    ) -> Result<Vec<TopEntry>>;
+    /// The rows matching `q` per sector and `bucket_secs`-wide bucket of event time
+    /// (aligned to the epoch), ordered by bucket then sector; empty buckets are left out.
+    /// `q.from` and `q.to` are required ([`search::bucket_range`]).
+    async fn timeseries(
+        &self,
+        table: Table,
+        q: &EventQuery,
+        bucket_secs: u32,
+    ) -> Result<Vec<Bucket>>;
     async fn dead_letters(&self, q: &EventQuery) -> Result<Vec<DeadLetter>>;
 
     /// Inserts or replaces an incident by id.
@@ -346,6 +379,10 @@ pub trait Store: Send + Sync + 'static {
 
     async fn put_indicators(&self, indicators: &[Indicator]) -> Result<()>;
     async fn indicators(&self, limit: usize) -> Result<Vec<Indicator>>;
+    /// Indicators matching `q`, by id.
+    async fn search_indicators(&self, q: &IndicatorQuery) -> Result<Vec<Indicator>>;
+    /// Deletes an indicator; false if there was none with this id.
+    async fn delete_indicator(&self, id: &str) -> Result<bool>;
 
     /// Deletes events, flows and dead letters older than `cutoff` (event time), where the
     /// backend does not do it by itself (ClickHouse TTL on new servers).

@@ -59,6 +59,28 @@ macro_rules! event_columns {
             }
 
 
+            /// Column `idx` (in [`EVENT_COLUMNS`] order) of a row written by
+            /// [`EventRowRef::encode`], read in place without decoding the others.
+            #[allow(unused_assignments)]
+            pub(crate) fn peek(bytes: &[u8], idx: usize) -> Result<crate::codec::Peeked<'_>, StoreError> {
+                let mut input = match bytes.split_first() {
+                    Some((&crate::codec::ROW_FORMAT, rest)) => rest,
+                    Some((v, _)) => {
+                        return Err(StoreError::Corrupt(format!("stored row: unknown format {v}")))
+                    }
+                    None => return Err(StoreError::Corrupt("stored row: empty".into())),
+                };
+                let mut i = 0usize;
+                $(
+                    if i == idx {
+                        return <$ty as crate::codec::BinPeek>::peek(&mut input);
+                    }
+                    <$ty as crate::codec::BinPeek>::skip(&mut input)?;
+                    i += 1;
+                )*
+                Err(StoreError::BadQuery(format!("no stored column {idx}")))
+            }
+
             /// Reads a row of the first embedded schema (one SQLite column per field, in
             /// [`EVENT_COLUMNS`] order), for its migration.
             pub(crate) fn from_sql(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
@@ -372,6 +394,42 @@ mod tests {
                 "255.255.255.255".parse().unwrap()
             )
         );
+    }
+
+    #[test]
+    fn peeked_columns_match_the_decoded_row() {
+        use crate::codec::Peeked;
+        let start = ncsoc_model::Timestamp::from_secs(1_764_201_600);
+        for i in [0u64, 25, 26, 91] {
+            let e = crate::synth::event("peek", i, start);
+            let mut buf = Vec::new();
+            EventRowRef::from_event(&e).encode(&mut buf);
+            let col = |name: &str| EVENT_COLUMNS.iter().position(|c| c.0 == name).unwrap();
+            assert_eq!(
+                EventRow::peek(&buf, col("id")).unwrap(),
+                Peeked::Text(&e.id)
+            );
+            assert_eq!(
+                EventRow::peek(&buf, col("category")).unwrap(),
+                Peeked::List(vec!["network"])
+            );
+            let bytes = EventRow::peek(&buf, col("bytes")).unwrap();
+            match e.fields.network_bytes {
+                Some(b) => assert_eq!(bytes, Peeked::Int(b as i64)),
+                None => assert_eq!(bytes, Peeked::Null),
+            }
+            let action = EventRow::peek(&buf, col("action")).unwrap();
+            match &e.fields.action {
+                Some(a) => assert_eq!(action, Peeked::Text(a)),
+                None => assert_eq!(action, Peeked::Null),
+            }
+            assert_eq!(
+                EventRow::peek(&buf, col("src_ip")).unwrap(),
+                Peeked::Addr(ip_bytes(e.fields.source_ip.unwrap()))
+            );
+            assert!(EventRow::peek(&buf, EVENT_COLUMNS.len()).is_err());
+            assert!(EventRow::peek(&buf[..buf.len() / 2], col("extra")).is_err());
+        }
     }
 
     #[test]

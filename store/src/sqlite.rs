@@ -4,6 +4,8 @@
 //! `INSERT OR IGNORE` on the unique event id so a retried batch stores each row once.
 //! Reads use a second connection, which WAL lets run beside the writer.
 
+mod search;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -16,8 +18,8 @@ use crate::row::{
     cidr_range, DeadLetterRow, EventRow, EventRowRef, DEAD_LETTER_COLUMNS, EVENT_COLUMNS,
 };
 use crate::{
-    incident_search_text, severity_rank, EventQuery, IncidentQuery, Result, Scope, Store,
-    StoreConfig, StoreError, Table, WriteMode,
+    incident_search_text, severity_rank, Bucket, EventQuery, IncidentQuery, IndicatorQuery, Metric,
+    Result, Scope, Store, StoreConfig, StoreError, Table, TopBy, TopEntry, WriteMode,
 };
 
 /// Version 1 stored one column per field and indexed both addresses per row; version 2
@@ -211,6 +213,7 @@ impl SqliteStore {
         reader
             .execute_batch("PRAGMA busy_timeout=5000; PRAGMA query_only=ON;")
             .map_err(sql_err)?;
+        search::register_functions(&reader).map_err(sql_err)?;
         Ok(Self {
             path,
             writer: Arc::new(Mutex::new(writer)),
@@ -575,6 +578,7 @@ impl Select {
             conds.push(format!("e.id IN ({})", vec!["?"; q.ids.len()].join(",")));
             cond_params.extend(q.ids.iter().map(|s| SqlValue::Text(s.clone())));
         }
+        search::extra_conditions(q, &mut conds, &mut cond_params)?;
         params.extend(cond_params);
         let cond = if conds.is_empty() {
             String::new()
@@ -665,32 +669,27 @@ impl Store for SqliteStore {
     }
 
     async fn search(&self, table: Table, q: &EventQuery) -> Result<Vec<Event>> {
-        if table == Table::DeadLetters {
-            return Err(StoreError::BadQuery(
-                "use dead_letters() to read dead letters".into(),
-            ));
-        }
-        let Some(sel) = Select::build(table, q, "ts")? else {
-            return Ok(Vec::new());
-        };
-        let limit = q.limit;
-        self.with_reader(move |c| {
-            let sql = sel.sql("e.row", &format!(" ORDER BY e.ts, e.id LIMIT {limit}"));
-            let mut st = c.prepare_cached(&sql).map_err(sql_err)?;
-            let mut rows = st
-                .query(rusqlite::params_from_iter(sel.params))
-                .map_err(sql_err)?;
-            let mut out = Vec::new();
-            while let Some(r) = rows.next().map_err(sql_err)? {
-                let blob = r
-                    .get_ref(0)
-                    .and_then(|v| v.as_blob().map_err(Into::into))
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                out.push(EventRow::decode(blob)?.into_event()?);
-            }
-            Ok(out)
-        })
-        .await
+        self.search_rows(table, q).await
+    }
+
+    async fn top(
+        &self,
+        table: Table,
+        q: &EventQuery,
+        by: TopBy,
+        metric: Metric,
+        limit: usize,
+    ) -> Result<Vec<TopEntry>> {
+        self.top_groups(table, q, by, metric, limit).await
+    }
+
+    async fn timeseries(
+        &self,
+        table: Table,
+        q: &EventQuery,
+        bucket_secs: u32,
+    ) -> Result<Vec<Bucket>> {
+        self.time_buckets(table, q, bucket_secs).await
     }
 
     async fn dead_letters(&self, q: &EventQuery) -> Result<Vec<DeadLetter>> {
@@ -855,6 +854,14 @@ impl Store for SqliteStore {
             .collect()
         })
         .await
+    }
+
+    async fn search_indicators(&self, q: &IndicatorQuery) -> Result<Vec<Indicator>> {
+        self.indicator_rows(q).await
+    }
+
+    async fn delete_indicator(&self, id: &str) -> Result<bool> {
+        self.remove_indicator(id).await
     }
 
     async fn enforce_retention(&self, cutoff: Timestamp) -> Result<()> {

@@ -11,6 +11,7 @@
 //! write that reaches it, and until then batches go to the spool.
 
 pub mod ddl;
+mod search;
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -20,12 +21,10 @@ use ncsoc_model::{DeadLetter, Event, Incident, Indicator, Timestamp};
 use tokio::sync::Mutex;
 
 use crate::config::ClickHouseConfig;
-use crate::row::{
-    cidr_range, DeadLetterRow, EventRow, EventRowRef, DEAD_LETTER_COLUMNS, EVENT_COLUMNS,
-};
+use crate::row::{cidr_range, DeadLetterRow, EventRowRef, DEAD_LETTER_COLUMNS};
 use crate::{
-    incident_search_text, severity_rank, EventQuery, IncidentQuery, Result, Scope, Store,
-    StoreError, Table, WriteMode,
+    incident_search_text, severity_rank, Bucket, EventQuery, IncidentQuery, IndicatorQuery, Metric,
+    Result, Scope, Store, StoreError, Table, TopBy, TopEntry, WriteMode,
 };
 use ddl::Features;
 
@@ -355,6 +354,7 @@ impl ClickHouseStore {
             sql.push_str(&format!(" AND id IN {}", placeholders(q.ids.len())));
             binds.extend(q.ids.iter().cloned().map(BindValue::Str));
         }
+        search::extra_conditions(q, &mut sql, &mut binds)?;
         Ok(Some((sql, binds)))
     }
 
@@ -505,26 +505,27 @@ impl Store for ClickHouseStore {
     }
 
     async fn search(&self, table: Table, q: &EventQuery) -> Result<Vec<Event>> {
-        if table == Table::DeadLetters {
-            return Err(StoreError::BadQuery(
-                "use dead_letters() to read dead letters".into(),
-            ));
-        }
-        self.ensure_schema().await?;
-        let Some((cond, binds)) = Self::conditions(q, "ts")? else {
-            return Ok(Vec::new());
-        };
-        let cols: Vec<String> = EVENT_COLUMNS.iter().map(|c| format!("`{}`", c.0)).collect();
-        let sql = format!(
-            "SELECT {} FROM `{}`{cond} ORDER BY ts, id LIMIT {}",
-            cols.join(","),
-            table.name(),
-            q.limit
-        );
-        let rows = self
-            .timed(self.query(&sql, binds).fetch_all::<EventRow>())
-            .await?;
-        rows.into_iter().map(EventRow::into_event).collect()
+        self.search_rows(table, q).await
+    }
+
+    async fn top(
+        &self,
+        table: Table,
+        q: &EventQuery,
+        by: TopBy,
+        metric: Metric,
+        limit: usize,
+    ) -> Result<Vec<TopEntry>> {
+        self.top_groups(table, q, by, metric, limit).await
+    }
+
+    async fn timeseries(
+        &self,
+        table: Table,
+        q: &EventQuery,
+        bucket_secs: u32,
+    ) -> Result<Vec<Bucket>> {
+        self.time_buckets(table, q, bucket_secs).await
     }
 
     async fn dead_letters(&self, q: &EventQuery) -> Result<Vec<DeadLetter>> {
@@ -633,17 +634,19 @@ impl Store for ClickHouseStore {
     }
 
     async fn indicators(&self, limit: usize) -> Result<Vec<Indicator>> {
-        self.ensure_schema().await?;
-        let sql = format!("SELECT doc FROM indicators FINAL ORDER BY id LIMIT {limit}");
-        let rows = self
-            .timed(self.client.query(&sql).fetch_all::<DocRow>())
-            .await?;
-        rows.into_iter()
-            .map(|r| {
-                serde_json::from_str(&r.doc)
-                    .map_err(|e| StoreError::Corrupt(format!("indicator: {e}")))
-            })
-            .collect()
+        self.indicator_rows(&IndicatorQuery {
+            limit,
+            ..IndicatorQuery::default()
+        })
+        .await
+    }
+
+    async fn search_indicators(&self, q: &IndicatorQuery) -> Result<Vec<Indicator>> {
+        self.indicator_rows(q).await
+    }
+
+    async fn delete_indicator(&self, id: &str) -> Result<bool> {
+        self.remove_indicator(id).await
     }
 
     async fn enforce_retention(&self, cutoff: Timestamp) -> Result<()> {
