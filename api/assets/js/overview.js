@@ -107,7 +107,7 @@ export function renderOverview(root, ctx) {
         h('span', { class: 'swatch heat-medium' }), '40–69 ',
         h('span', { class: 'swatch heat-high' }), '70–89 ',
         h('span', { class: 'swatch heat-critical' }), '≥ 90',
-        h('span', { class: 'muted' }, ` · highest incident score per sector and hour, up to ${time(end)}`)));
+        h('span', { class: 'muted legend-note' }, `highest incident score per sector and hour, up to ${time(end)}`)));
   }
 
   /** The scored cells in words, for keyboard and screen-reader users. */
@@ -238,7 +238,7 @@ export function renderOverview(root, ctx) {
       h('p', { class: 'legend' }, h('span', { class: 'swatch band-swatch' }), 'expected band ',
         h('span', { class: 'swatch observed-swatch' }), 'observed ',
         h('span', { class: 'swatch out-swatch' }), 'outside the band',
-        h('span', { class: 'muted' }, ` · event time up to ${time(end)}`)));
+        h('span', { class: 'muted legend-note' }, `event time up to ${time(end)}`)));
     return { totals, end, seriesOk: Boolean(flows || events) };
   }
 
