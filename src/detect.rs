@@ -262,8 +262,12 @@ pub fn start(
                 }
                 m.open_incidents
                     .store(detector.open_incidents().count() as u64, Relaxed);
+                // Published every few seconds while records queue up, at once when a sector
+                // appears, and whenever the detector has caught up with its input, so the
+                // board shows the last record of a feed that has gone quiet.
                 if last_publish.elapsed() >= PUBLISH_EVERY
                     || detector.sectors().len() != published_sectors
+                    || input.is_empty()
                 {
                     board.publish(&detector);
                     (last_publish, published_sectors) = (Instant::now(), detector.sectors().len());

@@ -1,7 +1,8 @@
 //! What `GET /sectors` shows of the detector: a snapshot the detector thread publishes
-//! every few seconds (and at once when a sector appears), which the API reads without
-//! waiting for the detector. Each sector's scoring profile is kept as a copy of its
-//! seasonal baseline, turned into the per-slot profile only when asked.
+//! every few seconds while records queue up (at once when a sector appears, and whenever
+//! it has caught up with its input), which the API reads without waiting for the
+//! detector. Each sector's scoring profile is kept as a copy of its seasonal baseline,
+//! turned into the per-slot profile only when asked.
 
 use std::collections::HashMap;
 use std::sync::RwLock;

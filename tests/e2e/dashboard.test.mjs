@@ -1,10 +1,12 @@
 // The dashboard in headless Chromium against a real `ncsoc serve` fed by a replay of
 // replay-data/ (started by tests/dashboard_e2e.rs, which passes the address and tokens):
 // log in, see the replay's incidents on the board, open one, change its status and see the
-// change arrive live in a second browser session, and a sector-limited token that does not
-// see other sectors.
+// change arrive live in a second browser session, a sector's traffic drawn against the band
+// the server's detector learned (and the burst that left it), and a sector-limited token that
+// does not see other sectors.
 //
 //   NCSOC_URL=http://127.0.0.1:PORT NCSOC_TOKEN=... NCSOC_TOKEN_2=... NCSOC_TOKEN_ENERGY=...
+//   NCSOC_BAND_SECTOR=water NCSOC_BAND_SPIKE=RFC3339
 //   [NCSOC_SCREENSHOTS=DIR] [CHROMIUM=/usr/bin/chromium] node --test dashboard.test.mjs
 
 import { test, before, after } from 'node:test';
@@ -17,6 +19,8 @@ const URL_ = need('NCSOC_URL');
 const TOKEN = need('NCSOC_TOKEN');
 const TOKEN_2 = need('NCSOC_TOKEN_2');
 const TOKEN_ENERGY = need('NCSOC_TOKEN_ENERGY');
+const BAND_SECTOR = need('NCSOC_BAND_SECTOR'); // a sector fed live, with a learned band
+const BAND_SPIKE = Date.parse(need('NCSOC_BAND_SPIKE')); // a bin where its traffic left it
 const SHOTS = process.env.NCSOC_SCREENSHOTS || '';
 const VIEWPORT = { width: 1366, height: 768 };
 const TIMEOUT = 20000;
@@ -90,6 +94,12 @@ function noProblems() {
   assert.deepEqual(problems.splice(0), [], 'the pages logged errors or broke a rule');
 }
 
+async function apiVia(token, path) {
+  const r = await fetch(`${URL_}/api/v1${path}`, { headers: { Authorization: `Bearer ${token}` } });
+  assert.equal(r.status, 200, `${path}: ${r.status}`);
+  return r.json();
+}
+
 async function incidentsVia(token, query = '') {
   const r = await fetch(`${URL_}/api/v1/incidents${query}`, { headers: { Authorization: `Bearer ${token}` } });
   assert.equal(r.status, 200);
@@ -144,7 +154,7 @@ test('log in, see the replay incident on the board, open it, change its status, 
   // The heatmap has a row per sector with the scores of the incidents' signals.
   const hot = a.page.locator('#heat rect.heat-critical');
   assert.ok(await hot.count() >= 3, 'the campaign colours energy, finance and health');
-  await a.page.locator('#traffic figure').first().waitFor();
+  await a.page.locator(`#traffic figure[data-sector="${BAND_SECTOR}"] polygon.band-area`).waitFor();
   await a.page.locator('#live[data-state="live"]').waitFor();
   await fitsWidth(a.page);
   await shot(a.page, 'overview');
@@ -208,6 +218,54 @@ test('log in, see the replay incident on the board, open it, change its status, 
   noProblems();
 });
 
+test('the traffic chart draws the band the detector learned and marks where traffic left it', async () => {
+  // What the dashboard asks for: six hours up to the end of the latest record's bin.
+  const st = (await apiVia(TOKEN, '/sectors')).items.find((x) => x.sector === BAND_SECTOR);
+  assert.ok(st && st.warm, `${BAND_SECTOR} is tracked and warm: ${JSON.stringify(st)}`);
+  const bin = st.last_bin.width_seconds * 1000;
+  const to = (Math.floor(Date.parse(st.latest_record) / bin) + 1) * bin;
+  const chart = await apiVia(TOKEN, `/sectors/${BAND_SECTOR}/baseline?from=${new Date(to - 6 * 3600e3).toISOString()}&to=${new Date(to).toISOString()}`);
+  const hi = (p) => p.expected + 3 * p.deviation;
+  const lo = (p) => Math.max(0, p.expected - 3 * p.deviation);
+  assert.ok(chart.points.length > 0 && chart.points.every((p) => p.expected !== null && p.deviation !== null));
+  const above = chart.points.filter((p) => p.observed > hi(p));
+  const outside = chart.points.filter((p) => p.observed > hi(p) || p.observed < lo(p));
+  const spike = chart.points.find((p) => Date.parse(p.start) === BAND_SPIKE);
+  assert.ok(spike && spike.observed > hi(spike), `the burst left the band: ${JSON.stringify(spike)}`);
+
+  const { context, page } = await session('band');
+  await login(page, TOKEN);
+  const fig = page.locator(`#traffic figure[data-sector="${BAND_SECTOR}"]`);
+  const area = fig.locator('polygon.band-area');
+  await area.waitFor();
+  // The learned band comes first, ahead of the sectors the detector has not tracked.
+  assert.equal(await page.locator('#traffic figure').first().getAttribute('data-sector'), BAND_SECTOR);
+  assert.match(await fig.locator('figcaption').textContent(), /flow records per 60 s against expected ± 3σ/);
+  assert.equal(await fig.locator('figcaption .badge').textContent(), `${outside.length} outside the band`);
+  assert.equal(await fig.locator('polyline.band-expected').count(), 1);
+  assert.equal(await fig.locator('circle.band-out').count(), outside.length);
+  assert.equal(await fig.locator('circle.band-out.above').count(), above.length);
+
+  // The burst's mark: titled with its time, and drawn above the band's upper edge there.
+  const hhmm = new Date(BAND_SPIKE).toISOString().slice(11, 16);
+  const mark = fig.locator('circle.band-out.above', { has: page.locator('title', { hasText: `${hhmm} UTC: ${spike.observed} records, above the band` }) });
+  assert.equal(await mark.count(), 1);
+  const [cx, cy] = (await Promise.all([mark.getAttribute('cx'), mark.getAttribute('cy')])).map(Number);
+  const corners = (await area.getAttribute('points')).split(' ').map((xy) => xy.split(',').map(Number));
+  const upper = corners.slice(0, chart.points.length); // the upper edge, then the lower one back
+  const edge = upper.find(([x]) => Math.abs(x - cx) < 0.1);
+  assert.ok(edge, `the band has a corner at the burst (x ${cx})`);
+  assert.ok(cy < edge[1], `the burst (y ${cy}) is drawn above the band's edge (y ${edge[1]})`);
+
+  // A sector the server's detector never saw keeps the plain count, and says why.
+  const energy = page.locator('#traffic figure[data-sector="energy"]');
+  assert.match(await energy.locator('figcaption').textContent(), /no baseline/);
+  assert.equal(await energy.locator('polygon.band-area').count(), 0);
+  await fitsWidth(page);
+  await context.close();
+  noProblems();
+});
+
 test('the incident list filters, and search finds the scanner\'s flows by address and port', async () => {
   const { context, page } = await session('search');
   await login(page, TOKEN);
@@ -253,6 +311,10 @@ test('a sector-limited token does not see other sectors', async () => {
   for (const inc of all.filter((i) => ids.includes(i.id))) assert.ok(inc.sectors.includes('energy'));
   const rows = await page.locator('#heat svg text.axis-label').allTextContents();
   assert.ok(!rows.includes('transport'), `heatmap rows: ${rows}`);
+  await page.locator('#traffic figure').first().waitFor();
+  const charted = await page.locator('#traffic figure').evaluateAll((els) => els.map((e) => e.dataset.sector));
+  assert.ok(charted.includes('energy') && !charted.includes(BAND_SECTOR), `traffic charts: ${charted}`);
+  assert.equal(await page.locator('#traffic polygon.band-area').count(), 0);
   await page.goto(`${URL_}/#/incidents/${tunnel.id}`);
   await page.getByText('No such incident (or not in your sectors).').waitFor();
   problems.splice(0); // the 404 is logged on the console

@@ -208,12 +208,15 @@ export function renderOverview(root, ctx) {
     if (disposed) return null;
     const chartWidth = Math.max(240, Math.floor((widthOf(traffic.body, 760) - 8) / 2) - 10);
     const charts = h('div', { class: 'bands' });
-    sectorNames.forEach((name, i) => {
-      const band = bands[i];
+    // Sectors with a learned band first (alphabetically within each group).
+    const learned = (band) => Boolean(band && band.points.some((p) => p.expected !== null));
+    const order = sectorNames.map((name, i) => ({ name, band: bands[i] }))
+      .sort((a, b) => Number(learned(b.band)) - Number(learned(a.band)));
+    order.forEach(({ name, band }) => {
       const st = status.get(name);
       let points;
       let caption;
-      if (band && band.points.some((p) => p.expected !== null)) {
+      if (learned(band)) {
         points = band.points;
         caption = `flow records per ${band.bin} s against expected ± 3σ`;
       } else {
@@ -245,7 +248,9 @@ export function renderOverview(root, ctx) {
   /** A tracked sector's flow records per fast bin against its learned profile (last 6 h). */
   async function baselineOf(name, st) {
     if (!st || !st.latest_record) return null;
-    const to = Date.parse(st.latest_record) + 60000;
+    // Up to the end of the latest record's bin: the bin after it has not been observed yet.
+    const width = (st.last_bin?.width_seconds || 60) * 1000;
+    const to = (Math.floor(Date.parse(st.latest_record) / width) + 1) * width;
     const from = to - 6 * HOUR;
     try {
       const body = await api(`/sectors/${encodeURIComponent(name)}/baseline${qs({ from: new Date(from).toISOString(), to: new Date(to).toISOString() })}`);
