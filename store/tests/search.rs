@@ -157,20 +157,25 @@ async fn scenarios(store: Arc<dyn Store>) {
         ids(&store.search(Table::Events, &q).await.unwrap()),
         vec![v6.id.clone()]
     );
-    let mut q = EventQuery::new(Scope::All);
-    q.ip = Some(("10.0.1.0".parse().unwrap(), 24));
-    q.order = Order::NewestFirst;
-    q.limit = 7;
-    q.fields = vec![FieldFilter::parse(Field::EventOutcome, "failure").unwrap()];
+    // Address searches walk the summary hours in either direction, pages crossing hours.
     let mut want = expected(&all, false, |e| {
         in_net(e.fields.source_ip, "10.0.1.0", 24) && e.fields.outcome.as_deref() == Some("failure")
     });
-    want.reverse();
     assert!(want.len() > 7);
-    assert_eq!(
-        ids(&all_pages(&*store, Table::Events, &q).await),
-        ids(&want)
-    );
+    for order in [Order::OldestFirst, Order::NewestFirst] {
+        let mut q = EventQuery::new(Scope::All);
+        q.ip = Some(("10.0.1.0".parse().unwrap(), 24));
+        q.order = order;
+        q.limit = 7;
+        q.fields = vec![FieldFilter::parse(Field::EventOutcome, "failure").unwrap()];
+        if order == Order::NewestFirst {
+            want.reverse();
+        }
+        assert_eq!(
+            ids(&all_pages(&*store, Table::Events, &q).await),
+            ids(&want)
+        );
+    }
 
     // Sector isolation: a scope without the row's sector finds nothing by any filter.
     let target = all

@@ -10,16 +10,18 @@
 //! runs once per sector it may read — each a short descending or ascending walk of that
 //! sector's index range that stops at the limit — and the pages are merged; aggregations
 //! name the sectors explicitly (`sector IN (...)`) so the index is used for each. With no
-//! sector restriction, the sectors present are listed with a few index seeks.
+//! sector restriction, the sectors present are listed with a few index seeks. An address
+//! search walks the hours where the address's network appeared (the `*_addr_hours`
+//! summaries) from the end the order starts at, and stops once a page is full.
 
 use ncsoc_model::{Event, Indicator, Timestamp};
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension};
 
-use super::{sql_err, Select, SqliteStore};
+use super::{sql_err, summary_prefix, Select, SqliteStore, HOUR_NANOS};
 use crate::codec::Peeked;
-use crate::row::{ip_from_bytes, EventRow, EVENT_COLUMNS};
+use crate::row::{cidr_range, ip_from_bytes, EventRow, EVENT_COLUMNS};
 use crate::search::{bucket_range, FieldKind, FieldValue, MAX_TOP};
 use crate::{
     Bucket, EventQuery, IndicatorQuery, Metric, Order, Result, Scope, StoreError, Table, TopBy,
@@ -179,6 +181,130 @@ fn with_listed_sectors(c: &Connection, table: Table, q: &EventQuery) -> Result<O
     Ok(Some(q))
 }
 
+/// The hours (with the sectors, in the scope) where a network of the address range of
+/// `q.ip` appeared, according to the address summaries: in the order of `q`, each hour's
+/// sectors together.
+fn summary_hours(c: &Connection, table: Table, q: &EventQuery) -> Result<Vec<(i64, Vec<String>)>> {
+    let Some((net, prefix)) = q.ip else {
+        return Ok(Vec::new());
+    };
+    let (lo, hi) = cidr_range(net, prefix)?;
+    let summary = format!("{}_addr_hours", table.name());
+    let bound =
+        |sql: &str| -> Result<Option<i64>> { c.query_row(sql, [], |r| r.get(0)).map_err(sql_err) };
+    let mut first = match q.from {
+        Some(t) => Some(t.nanos().div_euclid(HOUR_NANOS)),
+        None => bound(&format!("SELECT min(hour) FROM {summary}"))?,
+    };
+    let mut last = match q.to {
+        Some(t) => Some((t.nanos() - 1).div_euclid(HOUR_NANOS)),
+        None => bound(&format!("SELECT max(hour) FROM {summary}"))?,
+    };
+    if let Some(cur) = &q.after {
+        let h = Some(cur.ts.nanos().div_euclid(HOUR_NANOS));
+        match q.order {
+            Order::OldestFirst => first = first.max(h),
+            Order::NewestFirst => last = last.min(h),
+        }
+    }
+    let (Some(first), Some(last)) = (first, last) else {
+        return Ok(Vec::new());
+    };
+    if first > last {
+        return Ok(Vec::new());
+    }
+    let mut params: Vec<SqlValue> = vec![
+        SqlValue::Integer(first),
+        SqlValue::Integer(last),
+        SqlValue::Blob(summary_prefix(lo).to_vec()),
+        SqlValue::Blob(summary_prefix(hi).to_vec()),
+    ];
+    let mut cond = String::new();
+    if let Scope::Sectors(s) = &q.scope {
+        if s.is_empty() {
+            return Ok(Vec::new());
+        }
+        cond.push_str(&format!(
+            " AND a.sector IN ({})",
+            vec!["?"; s.len()].join(",")
+        ));
+        params.extend(s.iter().map(|v| SqlValue::Text(v.clone())));
+    }
+    if let Some(s) = &q.sector {
+        cond.push_str(" AND a.sector = ?");
+        params.push(SqlValue::Text(s.clone()));
+    }
+    let dir = match q.order {
+        Order::OldestFirst => "",
+        Order::NewestFirst => " DESC",
+    };
+    let sql = format!(
+        "WITH RECURSIVE hrs(h) AS (SELECT ? UNION ALL SELECT h + 1 FROM hrs WHERE h < ?) \
+         SELECT DISTINCT a.hour, a.sector FROM hrs JOIN {summary} AS a ON a.hour = hrs.h \
+         AND a.addr BETWEEN ? AND ?{cond} ORDER BY a.hour{dir}, a.sector"
+    );
+    let mut st = c.prepare_cached(&sql).map_err(sql_err)?;
+    let rows = st
+        .query_map(rusqlite::params_from_iter(params), |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })
+        .map_err(sql_err)?;
+    let mut out: Vec<(i64, Vec<String>)> = Vec::new();
+    for r in rows {
+        let (hour, sector) = r.map_err(sql_err)?;
+        match out.last_mut() {
+            Some((h, sectors)) if *h == hour => sectors.push(sector),
+            _ => out.push((hour, vec![sector])),
+        }
+    }
+    Ok(out)
+}
+
+/// Searches an address range hour by hour (the hours its networks appeared in, newest or
+/// oldest first), each hour one short range of the (sector, ts) index per sector, and stops
+/// once an hour completes the page.
+fn search_by_address(
+    c: &Connection,
+    table: Table,
+    q: &EventQuery,
+    rows: &mut Vec<RawRow>,
+) -> Result<()> {
+    let Some((net, prefix)) = q.ip else {
+        return Ok(());
+    };
+    let (lo, hi) = cidr_range(net, prefix)?;
+    for (hour, sectors) in summary_hours(c, table, q)? {
+        for sector in sectors {
+            let mut one = q.clone();
+            one.ip = None;
+            one.scope = Scope::Sectors(vec![sector]);
+            one.sector = None;
+            let (start, end) = (hour * HOUR_NANOS, (hour + 1) * HOUR_NANOS);
+            one.from = Some(Timestamp(q.from.map_or(start, |f| f.nanos().max(start))));
+            one.to = Some(Timestamp(q.to.map_or(end, |t| t.nanos().min(end))));
+            let Some(mut sel) = Select::build(table, &one, "ts")? else {
+                continue;
+            };
+            sel.cond = if sel.cond.is_empty() {
+                " WHERE ".to_string()
+            } else {
+                format!("{} AND ", sel.cond)
+            };
+            sel.cond
+                .push_str("((e.src_ip BETWEEN ? AND ?) OR (e.dst_ip BETWEEN ? AND ?))");
+            for _ in 0..2 {
+                sel.params.push(SqlValue::Blob(lo.to_vec()));
+                sel.params.push(SqlValue::Blob(hi.to_vec()));
+            }
+            fetch_page(c, &sel, q.order, q.limit, rows)?;
+        }
+        if rows.len() >= q.limit {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// (ts, id, encoded row) of a page.
 type RawRow = (i64, String, Vec<u8>);
 
@@ -236,11 +362,13 @@ impl SqliteStore {
         let q = q.clone();
         self.with_reader(move |c| {
             let mut rows: Vec<RawRow> = Vec::new();
-            if q.ip.is_some() || !q.ids.is_empty() {
-                // The address summaries or the id index narrow it down: one query.
+            if !q.ids.is_empty() {
+                // The id index narrows it down: one query.
                 if let Some(sel) = Select::build(table, &q, "ts")? {
                     fetch_page(c, &sel, q.order, q.limit, &mut rows)?;
                 }
+            } else if q.ip.is_some() {
+                search_by_address(c, table, &q, &mut rows)?;
             } else {
                 for s in sectors_of(c, table, &q)? {
                     let mut one = q.clone();
