@@ -153,6 +153,9 @@ fn incident(i: u64, total: u64) -> Incident {
         dedup_key: format!("bench:{i}"),
         signal_count: 1,
         updated_at: last,
+        merged_into: None,
+        merged_from: Vec::new(),
+        merged_signal_count: 0,
     }
 }
 
