@@ -31,6 +31,7 @@ serve_and_measure() { # LABEL DIR [--store URL]
   local label=$1 dir=$2; shift 2
   # No retention pass: the synthetic rows are dated 2025-11-27..29.
   NCSOC_SERVER__LISTEN=127.0.0.1:$api_port NCSOC_STORE__DATA_DIR=$dir NCSOC_STORE__RETENTION_DAYS=0 RUST_LOG=warn \
+    NCSOC_API__SECURITY__RATE_LIMIT_PER_SECOND=0 \
     "$ncsoc" serve "$@" 2>"$dir/serve.log" &
   local pid=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$api_port/healthz" >/dev/null && break; sleep 0.2; done
