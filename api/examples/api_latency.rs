@@ -494,6 +494,7 @@ fn measure(args: &[String]) {
             .ok()
             .and_then(|v| {
                 v.get("items")
+                    .or_else(|| v.get("incidents"))
                     .or_else(|| v.get("buckets"))
                     .and_then(|i| i.as_array().map(Vec::len))
             })
