@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -747,33 +747,6 @@ fn rate_limits_request_limits_and_cors() {
     drop(server);
 }
 
-/// A self-signed certificate for 127.0.0.1 (openssl), returned as (cert, key) paths.
-fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let ok = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", "/CN=ncsoc-test"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(ok.success(), "openssl could not make a test certificate");
-    (cert, key)
-}
-
 /// A rustls client trusting only `cert`, for at most `versions`.
 fn tls_connect(
     addr: SocketAddr,
@@ -822,7 +795,7 @@ fn the_api_speaks_tls_with_the_configured_certificate() {
     }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (cert, key) = make_cert(dir.path());
+    let (cert, key) = common::make_cert(dir.path());
     let (_, analyst) = token(&data, &["--role", "analyst", "--name", "alice"]);
 
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
@@ -860,7 +833,7 @@ fn the_api_speaks_tls_with_the_configured_certificate() {
     }
     // A client that does not trust the certificate is refused by its own side.
     let other = tempfile::tempdir().unwrap();
-    let (stranger, _) = make_cert(other.path());
+    let (stranger, _) = common::make_cert(other.path());
     assert!(https(addr, &stranger, "/healthz", None).is_err());
 
     // Plain HTTP on the TLS port gets no HTTP answer.

@@ -38,33 +38,6 @@ fn have(tool: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// A self-signed certificate for 127.0.0.1 (openssl), returned as (cert, key) paths.
-fn make_cert(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let ok = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", "/CN=ncsoc-test"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(ok.success(), "openssl could not make a test certificate");
-    (cert, key)
-}
-
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
@@ -201,7 +174,7 @@ fn syslog_and_hec_from_real_clients_land_in_their_sectors() {
     }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (cert, key) = make_cert(dir.path());
+    let (cert, key) = common::make_cert(dir.path());
     let (udp, tcp, tls, fenced, hec) = (
         free_port(),
         free_port(),
