@@ -363,6 +363,35 @@ source = "finance-ids"
         "/events?{window}&ncsoc.source=finance-ids&source.ip=203.0.113.0/24&limit=1000"
     ));
     assert_eq!(by_source.len(), 15);
+    // Free text, regardless of case: a word of the alert signatures; a quoted phrase; two
+    // terms that must both appear; a number inside the original EVE line of flows.
+    let probes = admin.all_pages(&format!("/events?{window}&q=PROBE&limit=1000"));
+    assert_eq!(probes.len(), 35);
+    let phrase = admin.all_pages(&format!(
+        "/events?{window}&q=%22Finance%20Probe%201%22&limit=1000"
+    ));
+    let mut sigs = strings(&phrase, "rule.name");
+    sigs.sort();
+    assert_eq!(
+        sigs,
+        [
+            "finance probe 1",
+            "finance probe 10",
+            "finance probe 11",
+            "finance probe 12",
+            "finance probe 13",
+            "finance probe 14"
+        ]
+    );
+    let both = admin.all_pages(&format!("/events?{window}&q=probe%20energy&limit=1000"));
+    assert_eq!(both.len(), 20);
+    assert!(strings(&both, "ncsoc.sector").iter().all(|s| s == "energy"));
+    let numbered = admin.all_pages(&format!("/flows?{window}&q=8443&limit=1000"));
+    assert_eq!(numbered.len(), 30);
+    let none = admin.all_pages(&format!("/events?{window}&q=probe%20nowhere&limit=1000"));
+    assert!(none.is_empty());
+    let counted = admin.ok(&format!("/events/timeseries?{window}&bucket=5m&q=probe"));
+    assert_eq!(total(&counted), 35);
 
     // Charts: time series counts equal what was ingested, per sector.
     let series = admin.ok(&format!("/flows/timeseries?{window}&bucket=60s"));
@@ -423,6 +452,8 @@ source = "finance-ids"
         format!("/events?{window}&ncsoc.source=finance-ids"),
         format!("/events?{window}&dns.question.name=host3.finance.example"),
         format!("/flows?{window}&destination.ip=2001:db8:ffff::1"),
+        format!("/events?{window}&q=finance"),
+        format!("/flows?{window}&q=8443"),
     ] {
         let page = analyst.ok(&path);
         let leaked = page["items"].as_array().unwrap().len();
@@ -522,6 +553,11 @@ source = "finance-ids"
         format!("/events?from={to}&to={from}"),
         "/events?from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z".into(),
         format!("/events?{}", vec!["user.name=x"; 17].join("&")),
+        "/events?q=".into(),
+        "/events?q=%20%20".into(),
+        "/events?q=a%07b".into(),
+        format!("/events?q={}", ["w"; 9].join("%20")),
+        format!("/flows?q={}", "x".repeat(257)),
         "/flows/top?by=colour".into(),
         "/flows/top?metric=joules".into(),
         "/flows/top?limit=101".into(),

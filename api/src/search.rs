@@ -133,6 +133,14 @@ fn filter_params() -> Vec<Parameter> {
             string_schema(64),
         ),
         query_param("port", "Source or destination port.", int_schema(0, 65_535)),
+        query_param(
+            "q",
+            "Free text: words separated by spaces, or a `\"quoted phrase\"`, at most 8 terms of \
+             at most 256 bytes. Each term must appear, regardless of case, in some text value \
+             of the record: the original line (`event.original`), `message`, any text field, or \
+             the JSON of its other fields. Combines with every other filter.",
+            string_schema(2100),
+        ),
     ];
     for f in Field::ALL {
         let (what, schema) = match f.kind() {
@@ -255,6 +263,9 @@ fn read_filters(p: &mut Params, q: &mut EventQuery) -> ApiResult<(Timestamp, Tim
                 .map_err(|_| ApiError::bad_request("`port` must be an integer from 0 to 65535"))?,
         );
     }
+    if let Some(text) = p.take("q")? {
+        q.text = ncsoc_store::search::parse_text_terms(&text)?;
+    }
     for (k, v) in p.take_matching(|k| Field::from_name(k).is_some()) {
         if q.fields.len() == MAX_FIELD_FILTERS {
             return Err(ApiError::bad_request(format!(
@@ -356,7 +367,7 @@ async fn search(
     get,
     path = "/events",
     tag = "search",
-    description = "Events in a window of event time (default: the last day; at most 31 days), newest first, filtered by sector, address or prefix (`ip`: source or destination), port (source or destination), and exact field values. Pages follow `next_cursor`. Only the sectors the token may read are searched; a `sector` outside them gives no rows.\n\nField filters (`name=value`, all must match) on `event.kind`, `event.category`, `event.type`, `event.action`, `event.outcome`, `event.dataset`, `event.module`, `observer.vendor`, `observer.product`, `observer.hostname`, `host.name`, `source.ip`, `source.port`, `destination.ip`, `destination.port`, `network.transport`, `network.protocol`, `network.direction`, `network.community_id`, `user.name`, `process.name`, `rule.id`, `rule.name`, `url.original`, `dns.question.name`, `tls.server.sni`, `ncsoc.source`. Address fields take an address or CIDR prefix; list fields (`event.category`, `event.type`) match any element.",
+    description = "Events in a window of event time (default: the last day; at most 31 days), newest first, filtered by sector, address or prefix (`ip`: source or destination), port (source or destination), free text (`q`) and exact field values. Pages follow `next_cursor`. Only the sectors the token may read are searched; a `sector` outside them gives no rows.\n\nField filters (`name=value`, all must match) on `event.kind`, `event.category`, `event.type`, `event.action`, `event.outcome`, `event.dataset`, `event.module`, `observer.vendor`, `observer.product`, `observer.hostname`, `host.name`, `source.ip`, `source.port`, `destination.ip`, `destination.port`, `network.transport`, `network.protocol`, `network.direction`, `network.community_id`, `user.name`, `process.name`, `rule.id`, `rule.name`, `url.original`, `dns.question.name`, `tls.server.sni`, `ncsoc.source`. Address fields take an address or CIDR prefix; list fields (`event.category`, `event.type`) match any element.",
     params(SearchParams),
     responses(
         (status = 200, description = "A page of events", body = EventPage),

@@ -104,6 +104,10 @@ pub struct EventQuery {
     pub ids: Vec<String>,
     /// Exact-value filters on allow-listed fields, all of which must match.
     pub fields: Vec<FieldFilter>,
+    /// Free-text terms ([`search::parse_text_terms`], lowercased), each of which must
+    /// appear, regardless of case, in some text value of the record: the original line,
+    /// the message, any text field, or the JSON of its other fields.
+    pub text: Vec<String>,
     /// Which end of the time range results start from (searches only).
     pub order: Order,
     /// Only rows after this one in `order` (searches only).
@@ -122,6 +126,7 @@ impl EventQuery {
             port: None,
             ids: Vec::new(),
             fields: Vec::new(),
+            text: Vec::new(),
             order: Order::OldestFirst,
             after: None,
             limit: 1000,

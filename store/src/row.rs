@@ -81,6 +81,26 @@ macro_rules! event_columns {
                 Err(StoreError::BadQuery(format!("no stored column {idx}")))
             }
 
+            /// Whether `f` holds for any text value of a row written by
+            /// [`EventRowRef::encode`] (each element of a list), read in place.
+            pub(crate) fn any_text(bytes: &[u8], mut f: impl FnMut(&str) -> bool) -> Result<bool, StoreError> {
+                let mut input = match bytes.split_first() {
+                    Some((&crate::codec::ROW_FORMAT, rest)) => rest,
+                    Some((v, _)) => {
+                        return Err(StoreError::Corrupt(format!("stored row: unknown format {v}")))
+                    }
+                    None => return Err(StoreError::Corrupt("stored row: empty".into())),
+                };
+                $(
+                    match <$ty as crate::codec::BinPeek>::peek(&mut input)? {
+                        crate::codec::Peeked::Text(s) if f(s) => return Ok(true),
+                        crate::codec::Peeked::List(v) if v.iter().any(|s| f(s)) => return Ok(true),
+                        _ => {}
+                    }
+                )*
+                Ok(false)
+            }
+
             /// Reads a row of the first embedded schema (one SQLite column per field, in
             /// [`EVENT_COLUMNS`] order), for its migration.
             pub(crate) fn from_sql(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {

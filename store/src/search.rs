@@ -197,6 +197,82 @@ impl FieldFilter {
     }
 }
 
+/// Most free-text terms one query may carry.
+pub const MAX_TEXT_TERMS: usize = 8;
+/// Longest free-text term, in bytes.
+pub const MAX_TEXT_TERM_LEN: usize = 256;
+
+/// Splits a free-text search into its terms, each to be found (case-insensitively) in
+/// some text value of a record: words separated by spaces, or a `"quoted phrase"` kept
+/// whole. The terms come back lowercased. No terms, too many, a term too long or one with
+/// a control character is a bad query.
+pub fn parse_text_terms(q: &str) -> Result<Vec<String>> {
+    if q.chars().any(char::is_control) {
+        return Err(StoreError::BadQuery(
+            "free text: control characters are not searchable".into(),
+        ));
+    }
+    let mut terms = Vec::new();
+    let mut rest = q.trim_start();
+    while !rest.is_empty() {
+        let (term, after) = match rest.strip_prefix('"') {
+            Some(r) => match r.find('"') {
+                Some(end) => (&r[..end], &r[end + 1..]),
+                None => (r, ""),
+            },
+            None => match rest.find(char::is_whitespace) {
+                Some(end) => (&rest[..end], &rest[end..]),
+                None => (rest, ""),
+            },
+        };
+        if !term.is_empty() {
+            if term.len() > MAX_TEXT_TERM_LEN {
+                return Err(StoreError::BadQuery(format!(
+                    "free text: a term is longer than {MAX_TEXT_TERM_LEN} bytes"
+                )));
+            }
+            terms.push(term.to_lowercase());
+        }
+        rest = after.trim_start();
+    }
+    if terms.is_empty() {
+        return Err(StoreError::BadQuery(
+            "free text: nothing to search for".into(),
+        ));
+    }
+    if terms.len() > MAX_TEXT_TERMS {
+        return Err(StoreError::BadQuery(format!(
+            "free text: at most {MAX_TEXT_TERMS} terms"
+        )));
+    }
+    Ok(terms)
+}
+
+/// Whether `hay` contains `needle` (already lowercased) regardless of case: ASCII letters
+/// are compared without allocating; other text is lowercased first.
+pub fn contains_ignore_case(hay: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    if needle.is_ascii() {
+        let (h, n) = (hay.as_bytes(), needle.as_bytes());
+        let first = n[0];
+        let alt = first.to_ascii_uppercase();
+        let mut at = 0;
+        while let Some(i) = memchr::memchr2(first, alt, &h[at..]) {
+            let start = at + i;
+            match h.get(start..start + n.len()) {
+                Some(w) if w.eq_ignore_ascii_case(n) => return true,
+                Some(_) => at = start + 1,
+                None => return false,
+            }
+        }
+        false
+    } else {
+        hay.to_lowercase().contains(needle)
+    }
+}
+
 /// The first characters of an input, for an error message.
 fn clip(s: &str) -> String {
     s.chars().take(64).collect()
@@ -402,6 +478,33 @@ mod tests {
         ] {
             assert!(Cursor::decode(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn text_terms_split_on_spaces_keep_quoted_phrases_and_are_bounded() {
+        assert_eq!(
+            parse_text_terms("  Failed  \"root Login\" sshd ").unwrap(),
+            vec!["failed", "root login", "sshd"]
+        );
+        assert_eq!(parse_text_terms("\"open").unwrap(), vec!["open"]);
+        assert!(parse_text_terms("   ").is_err());
+        assert!(parse_text_terms("\"\"").is_err());
+        assert!(parse_text_terms("a\u{7}b").is_err());
+        assert!(parse_text_terms(&"x ".repeat(MAX_TEXT_TERMS + 1)).is_err());
+        assert!(parse_text_terms(&"x".repeat(MAX_TEXT_TERM_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn text_matching_ignores_case() {
+        assert!(contains_ignore_case("Accepted password for ROOT", "root"));
+        assert!(contains_ignore_case("xxrOoT", "root"));
+        assert!(!contains_ignore_case("roo", "root"));
+        assert!(!contains_ignore_case("r-o-o-t", "root"));
+        assert!(contains_ignore_case(
+            "Überweisung fehlgeschlagen",
+            "überweisung"
+        ));
+        assert!(!contains_ignore_case("abc", "ä"));
     }
 
     #[test]

@@ -177,6 +177,65 @@ async fn scenarios(store: Arc<dyn Store>) {
         );
     }
 
+    // Free text: each term somewhere in the record's text, regardless of case — in the
+    // original line, a text field, or the JSON of the other fields — within the scope.
+    let text_of = |e: &Event| {
+        let mut t = e.to_json_string().to_lowercase();
+        t.push(' ');
+        t
+    };
+    type Keep = fn(&Event) -> bool;
+    let cases: [(&str, Keep); 4] = [
+        // In event.original only (the syslog header), and a quoted phrase across words.
+        ("\"ACME: ACTION=3\"", |e: &Event| {
+            e.fields
+                .original
+                .as_deref()
+                .is_some_and(|o| o.contains("acme: action=3"))
+        }),
+        // Two terms, both required: a host name and a user name.
+        ("FW-7 user", |e: &Event| {
+            e.fields.host_name.as_deref() == Some("fw-7") && e.fields.user_name.is_some()
+        }),
+        // A value in the extra fields' JSON.
+        ("label-1", |e: &Event| {
+            e.extra
+                .get("cef.extensions.deviceCustomString1")
+                .and_then(|v| v.as_str())
+                .is_some_and(|v| v.starts_with("label-1"))
+        }),
+        ("no-such-text-anywhere", |_: &Event| false),
+    ];
+    for (text, keep) in &cases {
+        let mut q = EventQuery::new(Scope::Sectors(vec!["energy".into(), "health".into()]));
+        q.from = Some(w0);
+        q.to = Some(w1);
+        q.limit = 200;
+        q.text = ncsoc_store::search::parse_text_terms(text).unwrap();
+        let want = expected(&all, false, |e| {
+            in_window(e) && (e.sector == "energy" || e.sector == "health") && keep(e)
+        });
+        // The generator's text agrees with the stored document's.
+        for e in &want {
+            for t in &q.text {
+                assert!(text_of(e).contains(t.as_str()), "{text}: {}", e.id);
+            }
+        }
+        if *text != "no-such-text-anywhere" {
+            assert!(want.len() > 10, "{text}: {}", want.len());
+        }
+        assert_eq!(
+            ids(&all_pages(&*store, Table::Events, &q).await),
+            ids(&want),
+            "{text}"
+        );
+        assert_eq!(
+            store.count(Table::Events, &q).await.unwrap(),
+            want.len() as u64,
+            "{text}"
+        );
+    }
+
     // Sector isolation: a scope without the row's sector finds nothing by any filter.
     let target = all
         .iter()

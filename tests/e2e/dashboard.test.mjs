@@ -266,7 +266,7 @@ test('the traffic chart draws the band the detector learned and marks where traf
   noProblems();
 });
 
-test('the incident list filters, and search finds the scanner\'s flows by address and port', async () => {
+test('the incident list filters, and search finds the scanner\'s flows by address and port and events by free text', async () => {
   const { context, page } = await session('search');
   await login(page, TOKEN);
   await page.getByRole('link', { name: 'Incidents', exact: true }).click();
@@ -294,6 +294,25 @@ test('the incident list filters, and search finds the scanner\'s flows by addres
   }
   await fitsWidth(page);
   await shot(page, 'search');
+  // Free text (any case) with a field filter, in the events of another sector.
+  await page.getByRole('radio', { name: 'Events' }).check();
+  await page.getByLabel('IP or CIDR').fill('');
+  await page.getByLabel('Port').fill('');
+  await page.getByLabel('Sector').fill('health');
+  await page.getByLabel('Text or field=value').fill('JUMP-01 event.outcome=success');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.waitForURL('**/#/search?*kind=events*');
+  await page.getByText('Words are searched in the records; field=value narrows to a field.').waitFor();
+  await rows.first().waitFor();
+  assert.ok(await rows.count() > 0);
+  for (const text of await rows.allTextContents()) {
+    assert.match(text, /health/);
+    assert.match(text, /outcome=success/);
+  }
+  await page.getByLabel('Text or field=value').fill('jump-01 no-such-word');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.getByText('No events match.').waitFor();
+  assert.equal(await rows.count(), 0);
   await context.close();
   noProblems();
 });

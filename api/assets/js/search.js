@@ -105,7 +105,7 @@ export function renderSearch(root, ctx) {
     field('Sector', h('input', { id: 's-sector', name: 'sector', value: p.get('sector') || '', maxlength: 64, autocomplete: 'off' })),
     field('IP or CIDR', h('input', { id: 's-ip', name: 'ip', value: p.get('ip') || '', maxlength: 64, placeholder: '10.1.0.0/24', autocomplete: 'off' })),
     field('Port', h('input', { id: 's-port', name: 'port', type: 'number', min: 0, max: 65535, value: p.get('port') || '' })),
-    field('Text or field=value', h('input', { id: 's-q', name: 'q', type: 'search', value: p.get('q') || '', maxlength: 512, placeholder: 'user.name=root', 'aria-describedby': 's-q-help' })),
+    field('Text or field=value', h('input', { id: 's-q', name: 'q', type: 'search', value: p.get('q') || '', maxlength: 512, placeholder: 'failed login  user.name=root', 'aria-describedby': 's-q-help' })),
     h('button', { type: 'submit', class: 'primary' }, 'Search'));
   const results = h('div', { class: 'results', 'aria-live': 'polite' });
   const help = h('p', { id: 's-q-help', class: 'muted small' });

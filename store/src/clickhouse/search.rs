@@ -82,6 +82,13 @@ pub(super) fn extra_conditions(
             }
         }
     }
+    if !q.text.is_empty() {
+        let all = text_columns();
+        for term in &q.text {
+            sql.push_str(&format!(" AND positionCaseInsensitiveUTF8({all}, ?) > 0"));
+            binds.push(BindValue::Str(term.clone()));
+        }
+    }
     if let Some(c) = &q.after {
         let (cmp, bound) = match q.order {
             Order::OldestFirst => (">", ">="),
@@ -98,6 +105,22 @@ pub(super) fn extra_conditions(
         ]);
     }
     Ok(())
+}
+
+/// Every text value of a stored row in one string, for free-text terms: the text
+/// columns and list elements, one per line (terms hold no control characters, so none
+/// matches across two values).
+fn text_columns() -> String {
+    let parts: Vec<String> = crate::row::EVENT_COLUMNS
+        .iter()
+        .filter_map(|(name, ty)| match *ty {
+            "String" => Some(format!("`{name}`")),
+            "Nullable(String)" => Some(format!("ifNull(`{name}`, '')")),
+            "Array(String)" => Some(format!("arrayStringConcat(`{name}`, '\\n')")),
+            _ => None,
+        })
+        .collect();
+    format!("concat({})", parts.join(", '\\n', "))
 }
 
 fn indicator_kind_name(kind: ncsoc_model::IndicatorKind) -> String {

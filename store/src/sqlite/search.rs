@@ -22,7 +22,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{sql_err, summary_prefix, Select, SqliteStore, HOUR_NANOS};
 use crate::codec::Peeked;
 use crate::row::{cidr_range, ip_from_bytes, EventRow, EVENT_COLUMNS};
-use crate::search::{bucket_range, FieldKind, FieldValue, MAX_TOP};
+use crate::search::{bucket_range, contains_ignore_case, FieldKind, FieldValue, MAX_TOP};
 use crate::{
     Bucket, EventQuery, IndicatorQuery, Metric, Order, Result, Scope, StoreError, Table, TopBy,
     TopEntry,
@@ -59,6 +59,18 @@ pub(super) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
             Peeked::Text(s) => SqlValue::Text(s.to_string()),
             Peeked::Addr(a) => SqlValue::Blob(a.to_vec()),
         })
+    })?;
+    conn.create_scalar_function("ncsoc_text", 2, flags, |ctx| {
+        let ValueRef::Blob(row) = ctx.get_raw(0) else {
+            return Ok(0i64);
+        };
+        let ValueRef::Text(needle) = ctx.get_raw(1) else {
+            return Ok(0);
+        };
+        let needle = std::str::from_utf8(needle).unwrap_or("\u{fffd}");
+        EventRow::any_text(row, |s| contains_ignore_case(s, needle))
+            .map(i64::from)
+            .map_err(udf_err)
     })?;
     conn.create_scalar_function("ncsoc_has", 3, flags, |ctx| {
         let ValueRef::Blob(row) = ctx.get_raw(0) else {
@@ -115,6 +127,10 @@ pub(super) fn extra_conditions(
                 )))
             }
         }
+    }
+    for term in &q.text {
+        conds.push("ncsoc_text(e.row, ?)".into());
+        params.push(SqlValue::Text(term.clone()));
     }
     if let Some(c) = &q.after {
         // The first condition lets the (sector, ts) index start at the cursor.
