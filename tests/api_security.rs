@@ -825,6 +825,10 @@ fn the_api_speaks_tls_with_the_configured_certificate() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["name"], "alice");
     assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(
+        r.header("strict-transport-security"),
+        Some("max-age=31536000")
+    );
     // TLS 1.2 and 1.3 both.
     for v in [&rustls::version::TLS12, &rustls::version::TLS13] {
         let s = tls_connect(addr, &cert, &[v]).unwrap();

@@ -216,6 +216,9 @@ async fn fill(args: &[String]) {
                 "last_seen": inc.last_seen.nanos(), "status": inc.status.as_str(),
                 "severity": inc.severity.as_str(), "kind": inc.kind.as_str(), "score": inc.score,
                 "sectors": inc.sectors, "doc": serde_json::to_string(&inc).unwrap(),
+                "severity_rank": ncsoc_store::severity_rank(inc.severity),
+                "entity_values": inc.entities.iter().map(|e| e.value.as_str()).collect::<Vec<_>>(),
+                "search": ncsoc_store::incident_search_text(&inc),
             });
             body.push_str(&row.to_string());
             body.push('\n');
@@ -388,6 +391,33 @@ fn measure(args: &[String]) {
             Box::new(|_| "/api/v1/incidents?limit=100".into()),
         ),
         (
+            "incidents: status=new, severity ≥ high",
+            "admin",
+            Box::new(|_| "/api/v1/incidents?status=new&severity=high&limit=100".into()),
+        ),
+        (
+            "incidents: by entity (an attacker address)",
+            "admin",
+            Box::new(|k| {
+                let i = (k * 197) % 100_000;
+                format!(
+                    "/api/v1/incidents?entity=203.0.{}.{}&limit=100",
+                    (i / 256) % 256,
+                    i % 256
+                )
+            }),
+        ),
+        (
+            "incidents: text q (title words and an address prefix)",
+            "analyst",
+            Box::new(|k| format!("/api/v1/incidents?q=from%20203.0.{}.&limit=100", k % 256)),
+        ),
+        (
+            "incidents: one incident with its related events and flows",
+            "admin",
+            Box::new(|k| format!("/api/v1/incidents/inc-bench-{:07}", (k * 197) % 100_000)),
+        ),
+        (
             "events: newest 100 of the last 24 h",
             "admin",
             Box::new(move |k| {
@@ -442,6 +472,18 @@ fn measure(args: &[String]) {
                     rfc(to(k) - 3_600 * NANOS),
                     rfc(to(k)),
                     (k * 13) % 1000
+                )
+            }),
+        ),
+        (
+            "events: free text q=<word> <host> in 1 h",
+            "admin",
+            Box::new(move |k| {
+                format!(
+                    "/api/v1/events?from={}&to={}&q=acme%20fw-{}%20&limit=100",
+                    rfc(to(k) - 3_600 * NANOS),
+                    rfc(to(k)),
+                    (k * 7) % 50
                 )
             }),
         ),

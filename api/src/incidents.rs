@@ -51,6 +51,8 @@ const RELATED_MARGIN_NANOS: i64 = 5 * 60 * 1_000_000_000;
 /// The longest stretch searched for related events and flows: the end of a long-running
 /// incident's span.
 const RELATED_SPAN_NANOS: i64 = 7 * 86_400 * 1_000_000_000;
+/// Sample events are looked for this far before the related window too.
+const SAMPLE_MARGIN_NANOS: i64 = 3_600 * 1_000_000_000;
 /// Address entities searched for related events and flows.
 const MAX_RELATED_ADDRESSES: usize = 16;
 /// Sample event ids taken from the evidence.
@@ -1267,29 +1269,44 @@ async fn related(
         .saturating_sub(RELATED_MARGIN_NANOS)
         .max(to.saturating_sub(RELATED_SPAN_NANOS));
     let (from, to) = (Timestamp(from), Timestamp(to));
-    let mut out = [Vec::new(), Vec::new()];
-    for (slot, table) in [Table::Events, Table::Flows].into_iter().enumerate() {
-        let mut found: Vec<Event> = Vec::new();
-        if !ids.is_empty() {
-            let mut q = EventQuery::new(scope.clone());
-            q.ids = ids.clone();
-            q.limit = limit;
-            found.extend(state.store.search(table, &q).await?);
+    // Sample events lie within the incident's span; bounding their lookup by time lets
+    // the stores read only those days instead of every stored id.
+    let ids_from = Timestamp(from.nanos().saturating_sub(SAMPLE_MARGIN_NANOS));
+    // Every lookup of both tables at once: the answer waits for the slowest, not the sum.
+    let lookups = [Table::Events, Table::Flows].into_iter().map(|table| {
+        let (ids, nets) = (&ids, &nets);
+        async move {
+            let mut queries = Vec::new();
+            if !ids.is_empty() {
+                let mut q = EventQuery::new(scope.clone());
+                q.ids = ids.clone();
+                q.from = Some(ids_from);
+                q.to = Some(to);
+                q.limit = limit;
+                queries.push(q);
+            }
+            for &net in nets {
+                let mut q = EventQuery::new(scope.clone());
+                q.ip = Some(net);
+                q.from = Some(from);
+                q.to = Some(to);
+                q.limit = limit;
+                queries.push(q);
+            }
+            let pages = futures_util::future::try_join_all(
+                queries.iter().map(|q| state.store.search(table, q)),
+            )
+            .await?;
+            let mut found: Vec<Event> = pages.into_iter().flatten().collect();
+            found.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
+            found.dedup_by(|a, b| a.id == b.id);
+            found.truncate(limit);
+            Ok::<_, ncsoc_store::StoreError>(found)
         }
-        for &net in &nets {
-            let mut q = EventQuery::new(scope.clone());
-            q.ip = Some(net);
-            q.from = Some(from);
-            q.to = Some(to);
-            q.limit = limit;
-            found.extend(state.store.search(table, &q).await?);
-        }
-        found.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
-        found.dedup_by(|a, b| a.id == b.id);
-        found.truncate(limit);
-        out[slot] = found;
-    }
-    let [events, flows] = out;
+    });
+    let mut out = futures_util::future::try_join_all(lookups).await?;
+    let flows = out.pop().unwrap_or_default();
+    let events = out.pop().unwrap_or_default();
     Ok(Related { events, flows })
 }
 

@@ -107,9 +107,11 @@ pub async fn serve(
             let _slot = slot;
             let _open = open;
             match tls {
-                None => connection(TokioIo::new(stream), peer, router, &http, close).await,
+                None => connection(TokioIo::new(stream), peer, router, &http, close, false).await,
                 Some(tls) => match tokio::time::timeout(handshake, tls.accept(stream)).await {
-                    Ok(Ok(s)) => connection(TokioIo::new(s), peer, router, &http, close).await,
+                    Ok(Ok(s)) => {
+                        connection(TokioIo::new(s), peer, router, &http, close, true).await
+                    }
                     Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 },
@@ -134,13 +136,24 @@ async fn connection<I>(
     router: Router,
     http: &hyper::server::conn::http1::Builder,
     mut close: watch::Receiver<bool>,
+    tls: bool,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
         let mut router = router.clone();
-        async move { tower_service::Service::call(&mut router, req).await }
+        async move {
+            let mut resp = tower_service::Service::call(&mut router, req).await?;
+            if tls {
+                // Browsers that reached the dashboard over TLS keep to TLS for a year.
+                resp.headers_mut().insert(
+                    axum::http::header::STRICT_TRANSPORT_SECURITY,
+                    axum::http::HeaderValue::from_static("max-age=31536000"),
+                );
+            }
+            Ok::<_, std::convert::Infallible>(resp)
+        }
     });
     let conn = http.serve_connection(io, svc);
     tokio::pin!(conn);

@@ -567,11 +567,15 @@ impl Store for ClickHouseStore {
         self.ensure_schema().await?;
         let mut q = IncidentQuery::new(scope.clone());
         q.limit = 1;
-        let Some((cond, mut binds)) = incident_conditions(&q) else {
+        let Some((cond, cond_binds)) = incident_conditions(&q) else {
             return Ok(None);
         };
-        binds.push(BindValue::Str(id.to_string()));
-        let sql = format!("SELECT doc FROM incidents FINAL{cond} AND id = ? LIMIT 1");
+        // `PREWHERE` on the key: every version of the incident shares its id, so FINAL still
+        // sees them all, and only the granules holding it are read (a `WHERE` here read the
+        // whole `doc` column on 18.16).
+        let mut binds = vec![BindValue::Str(id.to_string())];
+        binds.extend(cond_binds);
+        let sql = format!("SELECT doc FROM incidents FINAL PREWHERE id = ?{cond} LIMIT 1");
         let row = self
             .timed(
                 self.query(&sql, binds)
@@ -593,8 +597,8 @@ impl Store for ClickHouseStore {
         };
         // The page in two steps: the ids of the page first, which reads only the narrow
         // filter and sort columns of every incident, then the documents of just those ids
-        // (a primary-key lookup). Reading `doc` for every incident to sort them was what
-        // made a large incident table slow to page.
+        // (a primary-key lookup in `PREWHERE`, as in `incident`). Reading `doc` for every
+        // incident to sort them was what made a large incident table slow to page.
         let sql = format!(
             "SELECT id FROM incidents FINAL{cond} ORDER BY {} LIMIT {}",
             q.sort.order_by(),
@@ -611,7 +615,7 @@ impl Store for ClickHouseStore {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT id, doc FROM incidents FINAL WHERE id IN {}",
+            "SELECT id, doc FROM incidents FINAL PREWHERE id IN {}",
             placeholders(ids.len())
         );
         let binds = ids.iter().map(|r| BindValue::Str(r.id.clone())).collect();
