@@ -16,7 +16,7 @@
 //! The set is not part of the checkpoint: the caller gives it at start and whenever the
 //! indicators change ([`crate::Detector::set_indicators`]).
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use ncsoc_intel::{Field, Hit, IndicatorSet};
@@ -64,11 +64,7 @@ impl IocMatcher {
         let (last, pending, hits) = (&mut self.last, &mut self.pending, &mut self.hits);
         set.match_event(e, |h: Hit<'_>| {
             *hits += 1;
-            let sh = *sector_hash.get_or_insert_with(|| {
-                let mut s = last.hasher().build_hasher();
-                e.sector.hash(&mut s);
-                s.finish()
-            });
+            let sh = *sector_hash.get_or_insert_with(|| last.hasher().hash_one(&e.sector));
             let slot = last.entry((h.indicator, sh)).or_insert(i64::MIN);
             if *slot != i64::MIN && t_ms.abs_diff(*slot) < REPEAT_MS as u64 {
                 return;
