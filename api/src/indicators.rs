@@ -226,7 +226,7 @@ async fn list_indicators(
 }
 
 /// Why an indicator is refused, if it is.
-fn check(i: &Indicator) -> Result<(), String> {
+pub(crate) fn check(i: &Indicator) -> Result<(), String> {
     let len = |what: &str, s: &str, max: usize| {
         if s.is_empty() || s.len() > max || s.chars().any(char::is_control) {
             Err(format!("{what} must be 1 to {max} printable characters"))
@@ -326,6 +326,9 @@ async fn add_indicators(
         state.audit(&principal, "indicators.put", "indicators", "error", detail)?;
         return Err(e.into());
     }
+    state
+        .intel_version
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     state.audit(&principal, "indicators.put", "indicators", "ok", detail)?;
     Ok(Json(Stored {
         stored: items.len(),
@@ -365,6 +368,9 @@ async fn delete_indicator(
     let target = format!("indicator:{id}");
     match state.store.delete_indicator(&id).await {
         Ok(true) => {
+            state
+                .intel_version
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             state.audit(
                 &principal,
                 "indicators.delete",
