@@ -218,7 +218,8 @@ mod tests {
         let block: String = text[start..]
             .lines()
             .skip(1)
-            .filter(|l| l.starts_with("# ") && !l.starts_with("# #"))
+            .take_while(|l| l.starts_with("# "))
+            .filter(|l| !l.starts_with("# #"))
             .map(|l| format!("{}\n", &l[2..]))
             .collect();
         let t: ncsoc_collectors::taxii::TaxiiConfig = toml::from_str(&block).unwrap();

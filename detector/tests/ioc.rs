@@ -247,3 +247,97 @@ fn same_input_same_incidents() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn red_and_amber_strict_material_stays_in_the_sector_it_was_seen_in() {
+    let mut d = detector(vec![
+        ind(
+            "red",
+            IndicatorKind::Ipv4,
+            "203.0.113.9",
+            Tlp::Red,
+            Some(80),
+        ),
+        ind(
+            "strict",
+            IndicatorKind::Domain,
+            "c2.example",
+            Tlp::AmberStrict,
+            Some(80),
+        ),
+        ind(
+            "green",
+            IndicatorKind::Cidr,
+            "203.0.113.0/24",
+            Tlp::Green,
+            Some(80),
+        ),
+    ]);
+    // The red address is also in a green prefix: energy gets one restricted incident
+    // (both hits, same sector), finance its own, health its own.
+    d.observe(&flow(
+        1,
+        "energy",
+        "2026-03-01T10:00:00Z",
+        "10.1.0.5",
+        "203.0.113.9",
+    ));
+    d.observe(&flow(
+        2,
+        "finance",
+        "2026-03-01T10:01:00Z",
+        "10.2.0.5",
+        "203.0.113.9",
+    ));
+    let mut dns = Event::new(
+        "dns-1",
+        Timestamp::parse_rfc3339("2026-03-01T10:02:00Z").unwrap(),
+        "health",
+        "dns",
+    );
+    dns.fields.source_ip = Some("10.3.0.1".parse().unwrap());
+    dns.fields.dns_question_name = Some("c2.example".into());
+    d.observe(&dns);
+    let mut incidents = d.take_changed();
+    incidents.sort_by(|a, b| a.sectors.cmp(&b.sectors).then(a.id.cmp(&b.id)));
+    for inc in &incidents {
+        assert_eq!(inc.sectors.len(), 1, "{inc:#?}");
+        if inc
+            .evidence
+            .iter()
+            .any(|e| matches!(e.tlp, Some(Tlp::Red | Tlp::AmberStrict)))
+        {
+            assert!(inc.evidence.iter().all(|e| e.sector == inc.sectors[0]));
+        }
+    }
+    let sectors: Vec<&str> = incidents.iter().map(|i| i.sectors[0].as_str()).collect();
+    assert_eq!(sectors, ["energy", "finance", "health"], "{incidents:#?}");
+    // In energy and finance, the red and the green hit on the same address are one incident.
+    assert_eq!(incidents[0].evidence.len(), 2);
+    assert_eq!(incidents[1].evidence.len(), 2);
+    // Green material from several sectors still joins: a second green-only address.
+    d.observe(&flow(
+        3,
+        "energy",
+        "2026-03-01T10:03:00Z",
+        "10.1.0.6",
+        "203.0.113.50",
+    ));
+    d.observe(&flow(
+        4,
+        "health",
+        "2026-03-01T10:04:00Z",
+        "10.3.0.6",
+        "203.0.113.51",
+    ));
+    let national: Vec<_> = d
+        .take_changed()
+        .into_iter()
+        .filter(|i| i.sectors.len() > 1)
+        .collect();
+    assert_eq!(national.len(), 1);
+    assert!(national[0]
+        .evidence
+        .iter()
+        .all(|e| e.tlp == Some(Tlp::Green)));
+}
