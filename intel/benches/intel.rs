@@ -50,6 +50,9 @@ impl Rng {
 
 const N: usize = 100_000;
 
+type PrefixTable =
+    std::collections::HashMap<u32, u32, std::hash::BuildHasherDefault<ncsoc_intel::set::FxHasher>>;
+
 /// 40 % addresses (a tenth IPv6), 10 % prefixes (/16 to /30), 25 % domains, 10 % URLs,
 /// 12 % hashes, 3 % e-mail addresses.
 pub fn indicators(seed: u64) -> Vec<Indicator> {
@@ -145,6 +148,54 @@ fn bench(c: &mut Criterion) {
             let mut hits = 0u32;
             for e in &flows {
                 set.match_event(black_box(e), |_| hits += 1);
+            }
+            black_box(hits)
+        })
+    });
+    // The alternative to the range table for addresses and prefixes: one hash table per
+    // prefix length present, probed from the longest (what a hash-based trie does).
+    let mut by_len: Vec<(u32, PrefixTable)> = Vec::new();
+    for (n, i) in set.indicators().iter().enumerate() {
+        if !matches!(i.kind, IndicatorKind::Ipv4 | IndicatorKind::Cidr) {
+            continue;
+        }
+        let (a, len) = match i.value.split_once('/') {
+            Some((a, l)) => (a, l.parse::<u32>().unwrap()),
+            None => (i.value.as_str(), 32),
+        };
+        let Ok(a) = a.parse::<std::net::Ipv4Addr>() else {
+            continue;
+        };
+        let slot = match by_len.iter().position(|(l, _)| *l == len) {
+            Some(p) => p,
+            None => {
+                by_len.push((len, Default::default()));
+                by_len.len() - 1
+            }
+        };
+        by_len[slot].1.insert(u32::from(a), n as u32);
+    }
+    by_len.sort_by_key(|t| std::cmp::Reverse(t.0));
+    eprintln!("hash tables per prefix length: {}", by_len.len());
+    g.bench_function("baseline_hash_per_prefix_length_flows", |b| {
+        b.iter(|| {
+            let mut hits = 0u32;
+            for e in &flows {
+                for ip in [e.fields.source_ip, e.fields.destination_ip]
+                    .into_iter()
+                    .flatten()
+                {
+                    let std::net::IpAddr::V4(a) = ip else {
+                        continue;
+                    };
+                    let a = u32::from(a);
+                    for (len, m) in &by_len {
+                        let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+                        if m.contains_key(&(a & mask)) {
+                            hits += 1;
+                        }
+                    }
+                }
             }
             black_box(hits)
         })

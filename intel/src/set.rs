@@ -33,7 +33,7 @@ pub const MAX_INDICATORS: usize = 2_000_000;
 /// DNS names taken from one metered DNS conversation (`dns.question.names`).
 const MAX_NAMES_PER_RECORD: usize = 64;
 
-/// A small multiplicative hash (the rustc "Fx" hash). Keys are admin-supplied indicator
+/// A small multiplicative hash (the rustc "Fx" hash, with a finaliser). Keys are admin-supplied indicator
 /// values, so no one can flood a bucket; lookups of attacker-chosen names only read.
 #[derive(Default, Clone, Copy)]
 pub struct FxHasher(u64);
@@ -65,7 +65,13 @@ impl Hasher for FxHasher {
     }
     #[inline]
     fn finish(&self) -> u64 {
-        self.0
+        // The multiply leaves the low bits poorly mixed, and hashbrown picks buckets with
+        // the low bits: fold the high half in (the fmix64 finaliser of MurmurHash3).
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h
     }
 }
 
@@ -532,12 +538,12 @@ impl IndicatorSet {
         if let Ok(ip) = bare.parse::<IpAddr>() {
             self.match_ip(ip, t, Field::UrlHost, f);
         } else if !self.domains.is_empty() {
-            // The host, as written in the record, for the hit.
-            let shown = url_host(url).unwrap_or(url);
             let mut rest = host;
             loop {
                 let ids = self.domains.get(rest);
                 if !ids.is_empty() {
+                    // The host as written in the record, for the hit.
+                    let shown = url_host(url).unwrap_or(url);
                     self.emit(ids, t, Field::UrlHost, Observed::Text(shown), f);
                 }
                 match rest.find('.') {
@@ -676,10 +682,18 @@ fn lower<'b>(s: &str, buf: &'b mut [u8]) -> Option<&'b str> {
     std::str::from_utf8(out).ok()
 }
 
+/// Where `://` is, if the URL starts with a scheme (it is found within the first 32 bytes).
+#[inline]
+fn scheme_end(url: &str) -> Option<usize> {
+    let b = url.as_bytes();
+    let i = b.iter().take(32).position(|&c| c == b':')?;
+    (b.get(i + 1) == Some(&b'/') && b.get(i + 2) == Some(&b'/')).then_some(i)
+}
+
 /// The host of a URL as written (after scheme and user info, before port and path).
 fn url_host(url: &str) -> Option<&str> {
     let rest = url.trim();
-    let rest = match rest.find("://") {
+    let rest = match scheme_end(rest) {
         Some(i)
             if rest[..i]
                 .bytes()
@@ -706,7 +720,7 @@ fn url_host(url: &str) -> Option<&str> {
 /// written and where the host ends; `None` if it is not a URL or does not fit.
 pub fn normalize_url(url: &str, out: &mut [u8]) -> Option<(usize, usize)> {
     let url = url.trim();
-    let rest = match url.find("://") {
+    let rest = match scheme_end(url) {
         Some(i)
             if i > 0
                 && url[..i]
