@@ -30,11 +30,15 @@ fn ncsoc(dir: &Path, args: &[&str]) -> (bool, String, String) {
 }
 
 fn post(addr: SocketAddr, path: &str, token: &str, body: &str) -> (u16, Value) {
+    call(addr, "POST", path, token, body)
+}
+
+fn call(addr: SocketAddr, method: &str, path: &str, token: &str, body: &str) -> (u16, Value) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
         s,
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -212,6 +216,47 @@ fn imported_and_pushed_intel_reaches_the_detector() {
     );
     let (status, _) = post(server.addr, "/api/v1/intel", "nope", "{}");
     assert_eq!(status, 401);
+
+    // TLP:RED indicators are listed to NCSOC-wide tokens only, never to a sector's analysts.
+    let red = "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed";
+    let mut doc = bundle("192.0.2.66", red);
+    doc["objects"][1]["id"] = json!("indicator--5d0092c5-5f74-4287-9642-33f4c354e570");
+    let (status, body) = post(server.addr, "/api/v1/intel", &admin, &doc.to_string());
+    assert_eq!(status, 200, "{body}");
+    let (okt, out, errt) = ncsoc(
+        &data,
+        &[
+            "token",
+            "create",
+            "--json",
+            "--role",
+            "analyst",
+            "--sectors",
+            "energy",
+        ],
+    );
+    assert!(okt, "{errt}");
+    let energy = serde_json::from_str::<Value>(out.trim()).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let values = |token: &str| -> Vec<String> {
+        let (status, body) = call(server.addr, "GET", "/api/v1/indicators", token, "");
+        assert_eq!(status, 200, "{body}");
+        let mut v = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["value"].as_str().unwrap().to_string())
+            .collect::<Vec<String>>();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        values(&admin),
+        ["192.0.2.66", "198.51.100.200", "203.0.113.77"]
+    );
+    assert_eq!(values(&energy), ["198.51.100.200", "203.0.113.77"]);
 
     let (status, log) = server.stop("-TERM");
     assert!(status.success(), "{log}");

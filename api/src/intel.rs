@@ -203,3 +203,57 @@ fn clip(s: &str) -> &str {
         None => s,
     }
 }
+
+/// Whether evidence is TLP:RED or TLP:AMBER+STRICT indicator material.
+pub fn is_restricted(e: &ncsoc_model::Evidence) -> bool {
+    matches!(
+        e.tlp,
+        Some(ncsoc_model::Tlp::Red | ncsoc_model::Tlp::AmberStrict)
+    )
+}
+
+/// Whether merging would put one sector's restricted evidence into an incident seen by
+/// another sector.
+pub fn merge_breaks_tlp(a: &ncsoc_model::Incident, b: &ncsoc_model::Incident) -> bool {
+    let restricted = a.evidence.iter().chain(&b.evidence).any(is_restricted);
+    let mut sectors: Vec<&String> = a.sectors.iter().chain(&b.sectors).collect();
+    sectors.sort();
+    sectors.dedup();
+    restricted && sectors.len() > 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incident(sectors: &[&str], tlp: Option<ncsoc_model::Tlp>) -> ncsoc_model::Incident {
+        let mut i: ncsoc_model::Incident = serde_json::from_value(serde_json::json!({
+            "id": "i", "title": "t", "kind": "ioc_match", "severity": "high", "score": 70,
+            "status": "new", "sectors": sectors, "entities": [],
+            "first_seen": "2026-01-01T00:00:00Z", "last_seen": "2026-01-01T00:00:00Z",
+            "evidence": [{"at": "2026-01-01T00:00:00Z", "sector": sectors[0], "signal": "ioc", "description": "d"}]
+        }))
+        .unwrap();
+        i.evidence[0].tlp = tlp;
+        i
+    }
+
+    #[test]
+    fn restricted_material_is_not_merged_across_sectors() {
+        use ncsoc_model::Tlp::*;
+        let red_energy = incident(&["energy"], Some(Red));
+        assert!(merge_breaks_tlp(&red_energy, &incident(&["finance"], None)));
+        assert!(merge_breaks_tlp(
+            &incident(&["finance"], Some(AmberStrict)),
+            &red_energy
+        ));
+        assert!(!merge_breaks_tlp(
+            &red_energy,
+            &incident(&["energy"], Some(Green))
+        ));
+        assert!(!merge_breaks_tlp(
+            &incident(&["energy"], Some(Amber)),
+            &incident(&["finance"], Some(Green))
+        ));
+    }
+}
