@@ -58,10 +58,15 @@ impl IocMatcher {
     /// Matches one record; reports go to `out`.
     #[inline]
     pub fn observe(&mut self, e: &Event, out: &mut Vec<Signal>) {
-        let Some(set) = self.set.clone() else { return };
+        let IocMatcher {
+            set,
+            last,
+            pending,
+            hits,
+        } = self;
+        let Some(set) = set.as_deref() else { return };
         let t_ms = e.timestamp.0.div_euclid(1_000_000);
         let mut sector_hash = None;
-        let (last, pending, hits) = (&mut self.last, &mut self.pending, &mut self.hits);
         set.match_event(e, |h: Hit<'_>| {
             *hits += 1;
             let sh = *sector_hash.get_or_insert_with(|| last.hasher().hash_one(&e.sector));
@@ -76,14 +81,14 @@ impl IocMatcher {
                 observed: h.observed.to_string(),
             });
         });
-        if self.last.len() > MAX_REPEAT_KEYS {
-            let mut times: Vec<i64> = self.last.values().copied().collect();
+        if last.len() > MAX_REPEAT_KEYS {
+            let mut times: Vec<i64> = last.values().copied().collect();
             let mid = times.len() / 2;
             let (_, cut, _) = times.select_nth_unstable(mid);
             let cut = *cut;
-            self.last.retain(|_, t| *t > cut);
+            last.retain(|_, t| *t > cut);
         }
-        for p in self.pending.drain(..) {
+        for p in pending.drain(..) {
             if let Some(ind) = set.get(p.indicator) {
                 out.push(signal(e, t_ms, ind, p.field, &p.observed));
             }
