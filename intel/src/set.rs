@@ -599,73 +599,74 @@ impl IndicatorSet {
         if e.extra.is_empty() {
             return;
         }
-        if !self.domains.is_empty() {
-            if let Some(names) = e.extra.get("dns.question.names").and_then(|v| v.as_array()) {
-                for n in names.iter().take(MAX_NAMES_PER_RECORD) {
-                    if let Some(n) = n.as_str() {
-                        self.match_domain(n, t, Field::Extra("dns.question.names"), &mut f);
-                    }
-                }
+        // One pass over the other keys (a lookup per known key would cost more than the
+        // matching).
+        let is_flow = e.flow.is_some();
+        for (k, v) in &e.extra {
+            let Some((key, what)) = extra_key(k) else {
+                continue;
+            };
+            let table = match what {
+                Extra::Domain => &self.domains,
+                Extra::Hash if !is_flow => &self.hashes,
+                Extra::Email if !is_flow => &self.emails,
+                _ => continue,
+            };
+            if table.is_empty() {
+                continue;
             }
-            for key in ["url.domain", "destination.domain"] {
-                if let Some(n) = e.extra.get(key).and_then(|v| v.as_str()) {
-                    self.match_domain(n, t, Field::Extra(key), &mut f);
-                }
-            }
-        }
-        if e.flow.is_some() {
-            return;
-        }
-        if !self.hashes.is_empty() {
-            for key in HASH_KEYS {
-                if let Some(v) = e.extra.get(*key).and_then(|v| v.as_str()) {
-                    self.match_lower(&self.hashes, v, t, Field::Extra(key), &mut f);
-                }
-            }
-        }
-        if !self.emails.is_empty() {
-            for key in EMAIL_KEYS {
-                match e.extra.get(*key) {
-                    Some(serde_json::Value::String(v)) => {
-                        self.match_lower(&self.emails, v, t, Field::Extra(key), &mut f)
-                    }
-                    Some(serde_json::Value::Array(vs)) => {
-                        for v in vs.iter().take(MAX_NAMES_PER_RECORD) {
-                            if let Some(v) = v.as_str() {
-                                self.match_lower(&self.emails, v, t, Field::Extra(key), &mut f);
-                            }
-                        }
-                    }
-                    _ => {}
-                }
+            let mut one = |v: &'e str| match what {
+                Extra::Domain => self.match_domain(v, t, Field::Extra(key), &mut f),
+                _ => self.match_lower(table, v, t, Field::Extra(key), &mut f),
+            };
+            match v {
+                serde_json::Value::String(v) => one(v),
+                serde_json::Value::Array(vs) => vs
+                    .iter()
+                    .take(MAX_NAMES_PER_RECORD)
+                    .filter_map(|v| v.as_str())
+                    .for_each(one),
+                _ => {}
             }
         }
     }
 }
 
-const HASH_KEYS: &[&str] = &[
-    "file.hash.md5",
-    "file.hash.sha1",
-    "file.hash.sha256",
-    "process.hash.md5",
-    "process.hash.sha1",
-    "process.hash.sha256",
-    "dll.hash.md5",
-    "dll.hash.sha1",
-    "dll.hash.sha256",
-];
+#[derive(Clone, Copy)]
+enum Extra {
+    Domain,
+    Hash,
+    Email,
+}
 
-const EMAIL_KEYS: &[&str] = &[
-    "email.from.address",
-    "email.sender.address",
-    "email.reply_to.address",
-    "email.to.address",
-    "email.cc.address",
-    "email.bcc.address",
-    "user.email",
-    "source.user.email",
-    "destination.user.email",
-];
+/// The `extra` keys matched, as static strings for [`Field::Extra`].
+fn extra_key(k: &str) -> Option<(&'static str, Extra)> {
+    use Extra::*;
+    Some(match k {
+        "dns.question.names" => ("dns.question.names", Domain),
+        "url.domain" => ("url.domain", Domain),
+        "destination.domain" => ("destination.domain", Domain),
+        "file.hash.md5" => ("file.hash.md5", Hash),
+        "file.hash.sha1" => ("file.hash.sha1", Hash),
+        "file.hash.sha256" => ("file.hash.sha256", Hash),
+        "process.hash.md5" => ("process.hash.md5", Hash),
+        "process.hash.sha1" => ("process.hash.sha1", Hash),
+        "process.hash.sha256" => ("process.hash.sha256", Hash),
+        "dll.hash.md5" => ("dll.hash.md5", Hash),
+        "dll.hash.sha1" => ("dll.hash.sha1", Hash),
+        "dll.hash.sha256" => ("dll.hash.sha256", Hash),
+        "email.from.address" => ("email.from.address", Email),
+        "email.sender.address" => ("email.sender.address", Email),
+        "email.reply_to.address" => ("email.reply_to.address", Email),
+        "email.to.address" => ("email.to.address", Email),
+        "email.cc.address" => ("email.cc.address", Email),
+        "email.bcc.address" => ("email.bcc.address", Email),
+        "user.email" => ("user.email", Email),
+        "source.user.email" => ("source.user.email", Email),
+        "destination.user.email" => ("destination.user.email", Email),
+        _ => return None,
+    })
+}
 
 /// `s` in ASCII lower case in `buf`; `None` when longer than `buf`.
 #[inline]
@@ -996,8 +997,8 @@ mod tests {
             [
                 ("ip", "destination.ip"),
                 ("dom", "tls.client.server_name"),
-                ("md5", "file.hash.md5"),
                 ("mail", "email.to.address"),
+                ("md5", "file.hash.md5"),
             ]
         );
     }
