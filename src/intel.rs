@@ -312,13 +312,24 @@ pub async fn start_reloader(
         m.reloads.fetch_add(1, Relaxed);
         Some(Arc::new(set))
     };
-    let first = load_set(store.as_ref(), max).await?;
-    tracing::info!(
-        indicators = first.len(),
-        index_bytes = first.index_bytes(),
-        "indicators loaded"
-    );
-    let (tx, rx) = watch::channel(publish(first, &metrics));
+    // Intake must not wait on intelligence: a store that cannot give the indicators now
+    // starts the detector without them, and the next reload tries again.
+    let first = match load_set(store.as_ref(), max).await {
+        Ok(set) => {
+            tracing::info!(
+                indicators = set.len(),
+                index_bytes = set.index_bytes(),
+                "indicators loaded"
+            );
+            publish(set, &metrics)
+        }
+        Err(e) => {
+            metrics.reload_errors.fetch_add(1, Relaxed);
+            tracing::warn!(error = %format!("{e:#}"), "loading the indicators failed; matching none until the next reload");
+            None
+        }
+    };
+    let (tx, rx) = watch::channel(first);
     let full_every = Duration::from_secs(cfg.reload_secs);
     let task = tokio::spawn(async move {
         let mut seen = version.load(Relaxed);
