@@ -22,6 +22,7 @@ pub struct Config {
     pub intake: IntakeConfig,
     pub detector: DetectorConfig,
     pub api: ncsoc_api::ApiConfig,
+    pub intel: crate::intel::IntelConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,6 +112,7 @@ impl Config {
         config.detector.validate().map_err(anyhow::Error::msg)?;
         config.api.webhooks.validate().map_err(anyhow::Error::msg)?;
         config.server.validate()?;
+        config.intel.validate().map_err(anyhow::Error::msg)?;
         config.api.security.validate().map_err(anyhow::Error::msg)?;
         Ok(config)
     }
@@ -181,6 +183,47 @@ mod tests {
             serde_json::to_value(&d).unwrap().as_object().unwrap().len(),
             "every [detector] key is in the example"
         );
+    }
+
+    #[test]
+    fn every_intel_key_is_in_the_example() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("ncsoc.example.toml");
+        let c = Config::load(Some(&p), env(&[])).unwrap();
+        let d = crate::intel::IntelConfig::default();
+        assert_eq!(
+            serde_json::to_value(&c.intel).unwrap(),
+            serde_json::to_value(&d).unwrap(),
+            "the example shows the defaults"
+        );
+        let text = std::fs::read_to_string(&p).unwrap();
+        for key in [
+            "reload_secs = ",
+            "max_indicators = ",
+            "# name = ",
+            "# url = ",
+            "# collection = ",
+            "# auth = ",
+            "# secret_env = ",
+            "# interval_secs = ",
+            "# page_size = ",
+            "# max_page_bytes = ",
+            "# timeout_secs = ",
+            "# source = ",
+            "# ca_file = ",
+        ] {
+            assert!(text.contains(key), "{key} is documented");
+        }
+        // The commented TAXII example is a valid collection.
+        let start = text.find("# [[intel.taxii]]").unwrap();
+        let block: String = text[start..]
+            .lines()
+            .skip(1)
+            .take_while(|l| l.starts_with("# "))
+            .filter(|l| !l.starts_with("# #"))
+            .map(|l| format!("{}\n", &l[2..]))
+            .collect();
+        let t: ncsoc_collectors::taxii::TaxiiConfig = toml::from_str(&block).unwrap();
+        t.validate().unwrap();
     }
 
     #[test]

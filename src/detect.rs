@@ -38,6 +38,7 @@ pub struct DetectorMetrics {
     incident_write_errors: std::sync::atomic::AtomicU64,
     checkpoints: std::sync::atomic::AtomicU64,
     checkpoint_errors: std::sync::atomic::AtomicU64,
+    ioc_hits: std::sync::atomic::AtomicU64,
 }
 
 impl Default for DetectorMetrics {
@@ -53,6 +54,7 @@ impl Default for DetectorMetrics {
             incident_write_errors: Default::default(),
             checkpoints: Default::default(),
             checkpoint_errors: Default::default(),
+            ioc_hits: Default::default(),
         }
     }
 }
@@ -121,6 +123,11 @@ impl DetectorMetrics {
                 "Detector checkpoints that failed.",
                 self.checkpoint_errors.load(Relaxed),
             ),
+            (
+                "ncsoc_detector_ioc_hits_total",
+                "Indicator matches in events and flows (reported at most once a minute per indicator and sector).",
+                self.ioc_hits.load(Relaxed),
+            ),
         ] {
             let _ = writeln!(
                 out,
@@ -169,6 +176,7 @@ pub fn start(
     data_dir: &Path,
     hub: Arc<IncidentHub>,
     mut input: mpsc::Receiver<Vec<Event>>,
+    mut intel: tokio::sync::watch::Receiver<Option<Arc<ncsoc_intel::IndicatorSet>>>,
 ) -> anyhow::Result<DetectorTask> {
     let path = checkpoint_path(data_dir);
     let sectors = Arc::new(SectorBoard::new(&config));
@@ -245,7 +253,12 @@ pub fn start(
             use std::sync::atomic::Ordering::Relaxed;
             let mut last_checkpoint = Instant::now();
             let (mut last_publish, mut published_sectors) = (Instant::now(), 0);
+            detector.set_indicators(intel.borrow_and_update().clone());
             'input: while let Some(batch) = input.blocking_recv() {
+                // A new indicator set (see crate::intel) is swapped in between batches.
+                if intel.has_changed().unwrap_or(false) {
+                    detector.set_indicators(intel.borrow_and_update().clone());
+                }
                 for e in &batch {
                     detector.observe(e);
                     let changed = detector.take_changed();
@@ -262,6 +275,7 @@ pub fn start(
                 }
                 m.open_incidents
                     .store(detector.open_incidents().count() as u64, Relaxed);
+                m.ioc_hits.store(detector.indicator_stats().1, Relaxed);
                 // Published every few seconds while records queue up, at once when a sector
                 // appears, and whenever the detector has caught up with its input, so the
                 // board shows the last record of a feed that has gone quiet.

@@ -3,6 +3,7 @@
 mod config;
 mod detect;
 mod flows;
+mod intel;
 mod parse;
 mod replay;
 mod sector_view;
@@ -99,6 +100,10 @@ enum Command {
         /// Print every incident change as it happens instead of the final incidents.
         #[arg(long)]
         updates: bool,
+        /// Match against the indicators of these STIX bundles or MISP events (besides
+        /// those in the store given with --store).
+        #[arg(long)]
+        intel: Vec<PathBuf>,
     },
     /// Simulate several sectors of traffic with benign traps and injected attacks (ground
     /// truth known), run the detector over it, and print the evaluation table: detection
@@ -135,6 +140,11 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: token::TokenCommand,
+    },
+    /// Threat intelligence: import STIX 2.1 bundles and MISP events into the store.
+    Intel {
+        #[command(subcommand)]
+        command: intel::IntelCommand,
     },
     /// Check a configuration file and print the effective settings (secrets hidden).
     CheckConfig {
@@ -176,13 +186,23 @@ fn main() -> anyhow::Result<()> {
             store,
             config,
             updates,
+            intel,
         } => {
             let mut cfg = Config::load(config.as_deref(), std::env::vars())?;
             let inputs = replay::parse_inputs(&inputs)?;
+            let mut indicators = Vec::new();
+            for r in intel::read_files(&intel, None) {
+                eprintln!("{}", intel::report(&r, None));
+                match r.result {
+                    Ok((_, imported)) => indicators.extend(imported.indicators),
+                    Err(_) => anyhow::bail!("{}: not usable as intelligence", r.path.display()),
+                }
+            }
             let opts = replay::Options {
                 out,
                 detector: cfg.detector.clone(),
                 updates,
+                indicators,
             };
             match store {
                 None => replay::run(inputs, &opts, |_| {}).map(|_| ()),
@@ -218,6 +238,7 @@ fn main() -> anyhow::Result<()> {
             })
         }
         Command::Token { command } => token::run(command),
+        Command::Intel { command } => intel::run(command),
         Command::CheckConfig { config } => {
             let mut cfg = Config::load(config.as_deref(), std::env::vars())?;
             if !cfg.store.clickhouse.password.is_empty() {
@@ -243,6 +264,18 @@ fn replay_into_store(
     let store = rt
         .block_on(ncsoc_store::open(&cfg.store))
         .context("opening the store")?;
+    // The store's indicators are matched too.
+    let mut opts = replay::Options {
+        indicators: opts.indicators.clone(),
+        out: opts.out.clone(),
+        detector: opts.detector.clone(),
+        updates: opts.updates,
+    };
+    opts.indicators.extend(
+        rt.block_on(store.indicators(cfg.intel.max_indicators))
+            .context("loading the indicators")?,
+    );
+    let opts = &opts;
     let mut batch = Vec::with_capacity(cfg.store.batch_size);
     let mut failure: Option<anyhow::Error> = None;
     let incidents = replay::run(inputs, opts, |e| {
@@ -305,6 +338,22 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let webhooks = ncsoc_api::webhooks::start(&state)
         .map_err(anyhow::Error::msg)
         .context("starting the webhook sender")?;
+    // Threat indicators for the detector, reloaded when they change (see src/intel.rs).
+    let intel_metrics = Arc::new(intel::IntelMetrics::default());
+    let (intel_set, intel_reloader) = intel::start_reloader(
+        store.clone(),
+        &cfg.intel,
+        state.intel_version.clone(),
+        intel_metrics.clone(),
+    )
+    .await?;
+    let taxii = intel::start_taxii(
+        &cfg.intel,
+        &cfg.store.data_dir,
+        store.clone(),
+        state.intel_version.clone(),
+        &intel_metrics,
+    )?;
     // Durable events go on to the detector; its incidents come back to the store.
     let (tap, detector_input) = tokio::sync::mpsc::channel(64);
     let writer = Writer::start_with_tap(store.clone(), &cfg.store, metrics.clone(), Some(tap))?;
@@ -314,6 +363,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         &cfg.store.data_dir,
         state.hub.clone(),
         detector_input,
+        intel_set,
     )
     .context("starting the detector")?;
     let detector_metrics = detector.metrics.clone();
@@ -368,6 +418,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         Arc::new(move |out: &mut String| detector_metrics.render(out)),
         webhooks.metrics.clone(),
         state.guard.clone(),
+        Arc::new(move |out: &mut String| intel_metrics.render(out)),
     ];
     let hub = state.hub.clone();
     ncsoc_api::serve(
@@ -389,6 +440,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         r.abort();
     }
     change_log.abort();
+    intel_reloader.abort();
+    for t in taxii {
+        t.abort();
+    }
     writer.shutdown().await;
     detector.stop().await;
     webhooks.stop().await;

@@ -423,6 +423,8 @@ pub struct Options {
     pub out: Option<PathBuf>,
     pub detector: DetectorConfig,
     pub updates: bool,
+    /// Threat indicators every record is matched against.
+    pub indicators: Vec<ncsoc_model::Indicator>,
 }
 
 /// Runs the replay; `sink` receives every event in merge order (for the store).
@@ -440,6 +442,13 @@ pub fn run(
         }
     }
     let mut detector = Detector::new(opts.detector.clone()).map_err(anyhow::Error::msg)?;
+    if !opts.indicators.is_empty() {
+        let set = ncsoc_intel::IndicatorSet::build(opts.indicators.clone());
+        for r in set.rejected().iter().take(10) {
+            eprintln!("indicator {} not matched: {}", r.id, r.reason);
+        }
+        detector.set_indicators(Some(std::sync::Arc::new(set)));
+    }
     let total_bytes: u64 = inputs
         .iter()
         .filter_map(|i| std::fs::metadata(&i.path).ok())

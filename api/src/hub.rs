@@ -186,6 +186,12 @@ impl IncidentHub {
         delta.evidence = new_evidence;
         delta.notes.clear();
         delta.tags.clear();
+        // TLP:RED and AMBER+STRICT evidence stays on the merged incident's own record
+        // (its one sector) when the target reaches other sectors.
+        if crate::intel::merge_breaks_tlp(&target, &delta) {
+            delta.evidence.retain(|e| !crate::intel::is_restricted(e));
+            delta.entities.retain(|e| e.role != "indicator");
+        }
         let mut next = absorb(&target, &delta, delta_signals);
         let Some(kind) = classify(&target, &mut next) else {
             return Ok(None);
@@ -569,5 +575,57 @@ mod tests {
                 ("inc-1", ChangeKind::Updated),
             ]
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn restricted_evidence_of_a_merged_incident_stays_in_its_sector() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            ncsoc_store::sqlite::SqliteStore::open(
+                dir.path(),
+                &ncsoc_store::StoreConfig::default(),
+            )
+            .unwrap(),
+        );
+        let control = Arc::new(ControlStore::in_memory().unwrap());
+        let hub = IncidentHub::new(store.clone(), control);
+        let a = detected(1, &["energy"], 110, Severity::Low);
+        let mut b = detected(1, &["finance"], 110, Severity::Low);
+        b.id = "inc-2".into();
+        hub.upsert_detected(a).await.unwrap().unwrap();
+        hub.upsert_detected(b.clone()).await.unwrap().unwrap();
+        let src = store.incident("inc-2", &Scope::All).await.unwrap().unwrap();
+        let tgt = store.incident("inc-1", &Scope::All).await.unwrap().unwrap();
+        let mut t = absorb(&tgt, &src, src.signal_count);
+        t.merged_from.push(src.id.clone());
+        let mut closed = src.clone();
+        closed.status = Status::Closed;
+        closed.merged_into = Some("inc-1".into());
+        hub.record(ChangeKind::Merged, "ana", closed).await.unwrap();
+        hub.record(ChangeKind::Escalated, "ana", t).await.unwrap();
+
+        // Later, finance sees TLP:RED indicator material on b: a reaches energy, so the
+        // red evidence and the indicator entity stay on b's own record.
+        let mut b2 = b.clone();
+        let mut red = ev(160, "ioc");
+        red.tlp = Some(ncsoc_model::Tlp::Red);
+        let green = ev(161, "scan");
+        b2.evidence.push(red.clone());
+        b2.evidence.push(green.clone());
+        b2.signal_count += 2;
+        b2.last_seen = Timestamp::from_secs(161);
+        b2.entities.push(Entity {
+            kind: "ip".into(),
+            value: "192.0.2.66".into(),
+            role: "indicator".into(),
+        });
+        let c = hub.upsert_detected(b2).await.unwrap().unwrap();
+        assert_eq!(c.incident.id, "inc-1");
+        assert!(c.incident.evidence.contains(&green));
+        assert!(!c.incident.evidence.contains(&red));
+        assert!(c.incident.entities.iter().all(|e| e.role != "indicator"));
+        let b_now = store.incident("inc-2", &Scope::All).await.unwrap().unwrap();
+        assert!(b_now.evidence.contains(&red));
+        assert_eq!(b_now.sectors, ["finance"]);
     }
 }

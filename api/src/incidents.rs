@@ -817,6 +817,19 @@ async fn merge_incident(
             ));
         }
     }
+    // TLP:RED and AMBER+STRICT material stays in the one sector it was seen in.
+    if crate::intel::merge_breaks_tlp(&source, &target) {
+        audit_refusal(
+            &state,
+            &principal,
+            "incident.merge",
+            &id,
+            "restricted TLP across sectors",
+        );
+        return Err(ApiError::conflict(
+            "one incident holds TLP:RED or TLP:AMBER+STRICT evidence, which may not be merged with another sector's incident",
+        ));
+    }
     let mut merged_target = hub::absorb(&target, &source, source.signal_count);
     merged_target.merged_from.push(source.id.clone());
     let target_kind = hub::merge_kind(&target, &merged_target);

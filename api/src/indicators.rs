@@ -2,16 +2,18 @@
 //! detection rules loaded.
 //!
 //! Indicators are national intelligence shared with every sector, so they are not limited
-//! by the token's sectors.
+//! by the token's sectors; but TLP:RED and TLP:AMBER+STRICT ones are listed only to tokens
+//! of every sector (NCSOC staff), never to a sector's analysts.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
-use ncsoc_model::{Indicator, IndicatorKind};
+use ncsoc_model::{Indicator, IndicatorKind, Tlp};
 use ncsoc_store::control::Role;
 use ncsoc_store::IndicatorQuery;
+use ncsoc_store::Scope;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -222,11 +224,16 @@ async fn list_indicators(
     } else {
         None
     };
+    // TLP:RED and AMBER+STRICT indicators are not shared with sector analysts (the page
+    // may then hold fewer than `limit`; the cursor still moves on).
+    if matches!(principal.scope(), Scope::Sectors(_)) {
+        items.retain(|i| !matches!(i.tlp, Tlp::Red | Tlp::AmberStrict));
+    }
     Ok(Json(IndicatorPage { items, next_cursor }))
 }
 
 /// Why an indicator is refused, if it is.
-fn check(i: &Indicator) -> Result<(), String> {
+pub(crate) fn check(i: &Indicator) -> Result<(), String> {
     let len = |what: &str, s: &str, max: usize| {
         if s.is_empty() || s.len() > max || s.chars().any(char::is_control) {
             Err(format!("{what} must be 1 to {max} printable characters"))
@@ -326,6 +333,9 @@ async fn add_indicators(
         state.audit(&principal, "indicators.put", "indicators", "error", detail)?;
         return Err(e.into());
     }
+    state
+        .intel_version
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     state.audit(&principal, "indicators.put", "indicators", "ok", detail)?;
     Ok(Json(Stored {
         stored: items.len(),
@@ -365,6 +375,9 @@ async fn delete_indicator(
     let target = format!("indicator:{id}");
     match state.store.delete_indicator(&id).await {
         Ok(true) => {
+            state
+                .intel_version
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             state.audit(
                 &principal,
                 "indicators.delete",

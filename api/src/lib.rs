@@ -11,6 +11,7 @@ pub mod hub;
 pub mod incidents;
 pub mod indicators;
 pub mod intake_stats;
+pub mod intel;
 pub mod limits;
 pub mod listener;
 pub mod openapi;
@@ -90,6 +91,8 @@ pub struct AppState {
     pub guard: Arc<limits::Guard>,
     /// The detector's published sector state (`GET /sectors`); `None` without a detector.
     pub sectors: Option<Arc<dyn SectorView>>,
+    /// Bumped whenever indicators are added or deleted, so the detector reloads them.
+    pub intel_version: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl AppState {
@@ -105,6 +108,7 @@ impl AppState {
             metrics: Vec::new(),
             started: Instant::now(),
             sectors: None,
+            intel_version: Arc::default(),
         }
     }
 }
@@ -118,6 +122,7 @@ pub fn api_v1() -> OpenApiRouter<AppState> {
         .merge(search::routes())
         .merge(sectors::routes())
         .merge(indicators::routes())
+        .merge(intel::routes())
         .merge(admin::routes())
         .merge(webhooks::routes())
         .merge(intake_stats::routes())

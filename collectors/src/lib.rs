@@ -9,6 +9,7 @@ pub mod flows;
 pub mod hec;
 pub mod intake;
 pub mod syslog;
+pub mod taxii;
 mod tls;
 
 use std::net::SocketAddr;

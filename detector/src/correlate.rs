@@ -9,7 +9,14 @@
 //!    in finance from the address that scanned energy joins the scan's incident, which
 //!    becomes a `campaign`.
 //!
-//! Otherwise it opens a new incident. Each join raises the score (more sectors, more
+//! Otherwise it opens a new incident.
+//!
+//! TLP: a signal whose evidence is TLP:RED or TLP:AMBER+STRICT indicator material is
+//! restricted to the sector it was seen in. It joins only an incident of that sector
+//! alone, and an incident holding such evidence takes no signal from another sector, so
+//! the material stays in single-sector incidents, which the store's sector isolation
+//! shows only to that sector's analysts (and to analysts of every sector). The same
+//! indicator seen in several sectors is then one incident per sector. Each join raises the score (more sectors, more
 //! signals) and so the severity. Incident ids are derived from the first signal's key and
 //! time, so a replay gives the same ids.
 
@@ -32,6 +39,32 @@ struct Open {
     kinds: BTreeSet<IncidentKind>,
     best_score: u8,
     base_title: String,
+    /// Holds TLP:RED or AMBER+STRICT evidence: stays within its one sector.
+    #[serde(default)]
+    restricted: bool,
+}
+
+/// Whether a signal carries indicator material only its own sector may see.
+pub fn is_restricted(s: &Signal) -> bool {
+    matches!(
+        s.evidence.tlp,
+        Some(ncsoc_model::Tlp::Red | ncsoc_model::Tlp::AmberStrict)
+    )
+}
+
+fn evidence_restricted(e: &ncsoc_model::Evidence) -> bool {
+    matches!(
+        e.tlp,
+        Some(ncsoc_model::Tlp::Red | ncsoc_model::Tlp::AmberStrict)
+    )
+}
+
+/// Whether signal `s` may join incident `o` under TLP.
+fn tlp_allows(o: &Open, s: &Signal, restricted: bool) -> bool {
+    if !(restricted || o.restricted) {
+        return true;
+    }
+    o.incident.sectors.len() == 1 && o.incident.sectors[0] == s.sector
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,11 +112,19 @@ impl Correlator {
     }
 
     pub fn add(&mut self, s: Signal) {
-        let dkey = format!("{}|{}", s.kind, s.key);
+        let restricted = is_restricted(&s);
+        let dkey = if restricted {
+            format!("{}|{}|{}", s.kind, s.key, s.sector)
+        } else {
+            format!("{}|{}", s.kind, s.key)
+        };
         let mut target = self
             .by_key
             .get(&dkey)
-            .filter(|id| self.live(id, s.at_ms).is_some())
+            .filter(|id| {
+                self.live(id, s.at_ms)
+                    .is_some_and(|o| tlp_allows(o, &s, restricted))
+            })
             .cloned();
         if target.is_none() {
             target = s
@@ -92,7 +133,8 @@ impl Correlator {
                 .filter_map(|l| self.by_link.get(l))
                 .find(|id| {
                     self.live(id, s.at_ms).is_some_and(|o| {
-                        o.kinds.contains(&s.kind) || !o.incident.sectors.contains(&s.sector)
+                        (o.kinds.contains(&s.kind) || !o.incident.sectors.contains(&s.sector))
+                            && tlp_allows(o, &s, restricted)
                     })
                 })
                 .cloned();
@@ -196,6 +238,7 @@ fn open(id: &str, s: &Signal) -> Open {
         kinds: BTreeSet::from([s.kind]),
         best_score: s.score,
         base_title: s.title.clone(),
+        restricted: is_restricted(s),
     }
 }
 
@@ -221,8 +264,13 @@ fn fold(o: &mut Open, s: &Signal) {
         }
     }
     if inc.evidence.len() >= MAX_EVIDENCE {
-        inc.evidence.remove(KEEP_FIRST_EVIDENCE);
+        // Restricted evidence is kept: it is what marks the incident as restricted.
+        let drop = (KEEP_FIRST_EVIDENCE..inc.evidence.len())
+            .find(|&i| !evidence_restricted(&inc.evidence[i]))
+            .unwrap_or(KEEP_FIRST_EVIDENCE);
+        inc.evidence.remove(drop);
     }
+    o.restricted |= is_restricted(s);
     inc.evidence.push(s.evidence.clone());
     o.kinds.insert(s.kind);
     if s.score > o.best_score {

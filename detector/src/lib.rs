@@ -22,6 +22,7 @@
 pub mod bins;
 pub mod config;
 pub mod correlate;
+pub mod ioc;
 pub mod national;
 pub mod obs;
 pub mod sector;
@@ -85,6 +86,9 @@ pub struct Detector {
     idle_checked_bin: i64,
     #[serde(skip)]
     signals: Vec<Signal>,
+    /// Threat indicators; given by the caller, not checkpointed.
+    #[serde(skip)]
+    ioc: ioc::IocMatcher,
 }
 
 /// A sector whose feed has gone quiet (no record between two checks, one per fast bin of
@@ -110,7 +114,18 @@ impl Detector {
             global_max_ms: i64::MIN,
             idle_checked_bin: i64::MIN,
             signals: Vec::new(),
+            ioc: ioc::IocMatcher::default(),
         })
+    }
+
+    /// The threat indicators every record is matched against from now on (`None`: none).
+    pub fn set_indicators(&mut self, set: Option<std::sync::Arc<ncsoc_intel::IndicatorSet>>) {
+        self.ioc.set(set);
+    }
+
+    /// Indicators loaded, and hits so far.
+    pub fn indicator_stats(&self) -> (usize, u64) {
+        (self.ioc.indicators(), self.ioc.hits)
     }
 
     pub fn config(&self) -> &DetectorConfig {
@@ -133,6 +148,10 @@ impl Detector {
 
     /// Counts one event or flow record.
     pub fn observe(&mut self, e: &Event) {
+        self.ioc.observe(e, &mut self.signals);
+        if !self.signals.is_empty() {
+            self.correlate();
+        }
         match Obs::from_event(e) {
             Some(mut o) => {
                 // A metered DNS conversation carries a sample of the names it asked; each

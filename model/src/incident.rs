@@ -121,6 +121,10 @@ pub struct Evidence {
     pub rule: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub indicator: Option<String>,
+    /// The TLP of the indicator material in this evidence: TLP:RED and AMBER+STRICT
+    /// evidence is shown only to analysts of the sector it was seen in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tlp: Option<crate::Tlp>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sample_event_ids: Vec<String>,
 }

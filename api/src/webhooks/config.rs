@@ -112,6 +112,21 @@ pub struct Filter {
     /// Only incidents touching one of these sectors; empty: every sector.
     #[schema(schema_with = sectors_schema)]
     pub sectors: Vec<String>,
+    /// The most restrictive TLP of indicator material an incident may carry to be sent.
+    /// Default `amber`: incidents holding TLP:AMBER+STRICT or TLP:RED evidence are not
+    /// pushed unless the destination is allowed them.
+    #[schema(schema_with = tlp_schema)]
+    pub max_tlp: ncsoc_model::Tlp,
+}
+
+/// The most restrictive TLP among an incident's evidence (clear when none is marked).
+pub fn incident_tlp(incident: &Incident) -> ncsoc_model::Tlp {
+    incident
+        .evidence
+        .iter()
+        .filter_map(|e| e.tlp)
+        .max()
+        .unwrap_or_default()
 }
 
 impl Default for Filter {
@@ -126,6 +141,7 @@ impl Default for Filter {
                 ChangeKind::Worked,
             ],
             sectors: Vec::new(),
+            max_tlp: ncsoc_model::Tlp::Amber,
         }
     }
 }
@@ -137,6 +153,7 @@ impl Filter {
             && (self.kinds.is_empty() || self.kinds.contains(&incident.kind))
             && (self.sectors.is_empty()
                 || incident.sectors.iter().any(|s| self.sectors.contains(s)))
+            && incident_tlp(incident) <= self.max_tlp
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -390,6 +407,16 @@ fn kinds_schema() -> impl Into<RefOr<Schema>> {
         .description(Some("Only these incident kinds; empty: every kind."))
 }
 
+fn tlp_schema() -> impl Into<RefOr<Schema>> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::new(Type::String))
+        .enum_values(Some(["clear", "green", "amber", "amber+strict", "red"]))
+        .default(Some(serde_json::json!("amber")))
+        .description(Some(
+            "The most restrictive TLP of indicator material an incident may carry to be sent; default amber.",
+        ))
+}
+
 fn sectors_schema() -> impl Into<RefOr<Schema>> {
     ArrayBuilder::new()
         .items(
@@ -497,6 +524,8 @@ mod tests {
         }
     }
 
+    use ncsoc_model::Tlp;
+
     #[test]
     fn filters_match_on_every_condition() {
         let mut inc: Incident = serde_json::from_value(serde_json::json!({
@@ -519,6 +548,40 @@ mod tests {
         assert!(f.matches(ChangeKind::Escalated, &inc));
         inc.sectors = vec!["finance".into()];
         assert!(!f.matches(ChangeKind::Escalated, &inc));
+    }
+
+    #[test]
+    fn red_and_amber_strict_incidents_need_a_filter_that_allows_them() {
+        let mut inc: Incident = serde_json::from_value(serde_json::json!({
+            "id": "i", "title": "t", "kind": "ioc_match", "severity": "high", "score": 70,
+            "status": "new", "sectors": ["energy"], "entities": [],
+            "first_seen": "2026-01-01T00:00:00Z", "last_seen": "2026-01-01T00:00:00Z",
+            "evidence": [{"at": "2026-01-01T00:00:00Z", "sector": "energy", "signal": "ioc", "description": "d", "tlp": "amber"}]
+        }))
+        .unwrap();
+        let default = Filter::default();
+        assert!(default.matches(ChangeKind::Opened, &inc));
+        for (tlp, allowed) in [
+            (Tlp::AmberStrict, false),
+            (Tlp::Red, false),
+            (Tlp::Green, true),
+        ] {
+            inc.evidence[0].tlp = Some(tlp);
+            assert_eq!(
+                default.matches(ChangeKind::Opened, &inc),
+                allowed,
+                "{tlp:?}"
+            );
+        }
+        inc.evidence[0].tlp = Some(Tlp::Red);
+        let red = Filter {
+            max_tlp: Tlp::Red,
+            ..Filter::default()
+        };
+        assert!(red.matches(ChangeKind::Opened, &inc));
+        let f: Filter = toml::from_str("max_tlp = \"amber+strict\"").unwrap();
+        assert_eq!(f.max_tlp, Tlp::AmberStrict);
+        assert!(!f.matches(ChangeKind::Opened, &inc));
     }
 
     /// The `[api.webhooks]` section of ncsoc.example.toml, with its commented destination
@@ -579,7 +642,7 @@ mod tests {
         for f in fields {
             assert!(written.contains_key(f), "{f}");
         }
-        assert_eq!(written["filter"].as_table().unwrap().len(), 4);
+        assert_eq!(written["filter"].as_table().unwrap().len(), 5);
         assert!(section.contains("secret = "));
     }
 }
