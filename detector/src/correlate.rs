@@ -16,9 +16,10 @@
 //! alone, and an incident holding such evidence takes no signal from another sector, so
 //! the material stays in single-sector incidents, which the store's sector isolation
 //! shows only to that sector's analysts (and to analysts of every sector). The same
-//! indicator seen in several sectors is then one incident per sector. Each join raises the score (more sectors, more
-//! signals) and so the severity. Incident ids are derived from the first signal's key and
-//! time, so a replay gives the same ids.
+//! indicator seen in several sectors is then one incident per sector.
+//!
+//! Each join raises the score (more sectors, more signals) and so the severity. Incident
+//! ids are derived from the first signal's key and time, so a replay gives the same ids.
 
 use std::collections::BTreeSet;
 
