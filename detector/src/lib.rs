@@ -25,6 +25,7 @@ pub mod correlate;
 pub mod national;
 pub mod obs;
 pub mod sector;
+pub mod sigma;
 pub mod signal;
 pub mod sim;
 pub mod sketch;
