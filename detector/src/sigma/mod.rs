@@ -147,7 +147,7 @@ impl SigmaEngine {
             self.stats.correlations_fired += 1;
             out.push(self.corr_signal(&set, &f, e, t));
         }
-        if t - self.last_sweep_ms > 60_000 {
+        if t.saturating_sub(self.last_sweep_ms) > 60_000 {
             self.last_sweep_ms = t;
             self.corr.sweep(&set, t);
         }
@@ -363,3 +363,6 @@ fn intern_attack(ids: Vec<String>) -> &'static [&'static str] {
     t.insert(ids, slice);
     slice
 }
+
+#[cfg(test)]
+mod tests;
