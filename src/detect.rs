@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use ncsoc_api::IncidentHub;
+use ncsoc_detector::sigma::set::fingerprint;
+use ncsoc_detector::sigma::RuleSet;
 use ncsoc_detector::{Detector, DetectorConfig, DetectorStats};
 use ncsoc_model::{Event, Incident, Timestamp};
 use tokio::sync::mpsc;
@@ -19,6 +21,54 @@ use tokio::sync::mpsc;
 use crate::sector_view::{SectorBoard, PUBLISH_EVERY};
 
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
+
+/// Where the detector's rules come from (`[rules]`).
+pub struct RulesSetup {
+    pub dir: Option<PathBuf>,
+    pub reload_secs: u64,
+}
+
+/// Loads a rules folder, logging what did not load.
+fn load_rules(dir: &Path) -> Arc<RuleSet> {
+    let set = RuleSet::load_dir(dir);
+    for e in set.errors() {
+        tracing::warn!(rule = %e, "rule not loaded");
+    }
+    let s = set.summary();
+    tracing::info!(
+        dir = %dir.display(),
+        rules = s.rules,
+        active = s.active,
+        dormant = s.dormant,
+        correlations = s.correlations,
+        invalid = s.invalid,
+        "rules loaded"
+    );
+    Arc::new(set)
+}
+
+/// Polls `dir` every `every` and sends a reloaded rule set when a file changed, appeared
+/// or went away. Stops when the receiver is gone.
+fn watch_rules(dir: PathBuf, every: Duration, tx: std::sync::mpsc::SyncSender<Arc<RuleSet>>) {
+    let spawned = std::thread::Builder::new()
+        .name("rules-reload".into())
+        .spawn(move || {
+            let mut seen = fingerprint(&dir);
+            loop {
+                std::thread::sleep(every);
+                let now = fingerprint(&dir);
+                if now != seen {
+                    seen = now;
+                    if tx.send(load_rules(&dir)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "rule reloading not started");
+    }
+}
 
 pub struct DetectorTask {
     thread: std::thread::JoinHandle<()>,
@@ -169,6 +219,7 @@ pub fn start(
     data_dir: &Path,
     hub: Arc<IncidentHub>,
     mut input: mpsc::Receiver<Vec<Event>>,
+    rules: RulesSetup,
 ) -> anyhow::Result<DetectorTask> {
     let path = checkpoint_path(data_dir);
     let sectors = Arc::new(SectorBoard::new(&config));
@@ -192,6 +243,18 @@ pub fn start(
         }
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
+    // Rules: loaded now, then reloaded by a watcher and swapped in between batches.
+    let (reload_tx, reload_rx) = std::sync::mpsc::sync_channel::<Arc<RuleSet>>(1);
+    if let Some(dir) = &rules.dir {
+        detector.set_rules(Some(load_rules(dir)));
+        if rules.reload_secs > 0 {
+            watch_rules(
+                dir.clone(),
+                Duration::from_secs(rules.reload_secs),
+                reload_tx,
+            );
+        }
+    }
     sectors.publish(&detector);
     let metrics = Arc::new(DetectorMetrics::default());
     // Each batch: the incidents one record changed, and that record's ingest time.
@@ -246,6 +309,9 @@ pub fn start(
             let mut last_checkpoint = Instant::now();
             let (mut last_publish, mut published_sectors) = (Instant::now(), 0);
             'input: while let Some(batch) = input.blocking_recv() {
+                if let Ok(set) = reload_rx.try_recv() {
+                    detector.set_rules(Some(set));
+                }
                 for e in &batch {
                     detector.observe(e);
                     let changed = detector.take_changed();

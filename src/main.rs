@@ -136,11 +136,49 @@ enum Command {
         #[command(subcommand)]
         command: token::TokenCommand,
     },
+    /// Detection rules: `ncsoc rules check DIR` validates a folder of Sigma and threshold
+    /// rules (each invalid rule as file:line: reason; exit status 1 if any).
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// Check a configuration file and print the effective settings (secrets hidden).
     CheckConfig {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Load every rule under DIR as `ncsoc serve` would and report the invalid ones.
+    Check {
+        /// The rules folder (for example `rules`).
+        dir: PathBuf,
+    },
+}
+
+/// `ncsoc rules check`: prints each invalid rule and a summary; true when all are valid.
+fn rules_check(dir: &std::path::Path) -> anyhow::Result<bool> {
+    if !dir.is_dir() {
+        anyhow::bail!("{} is not a folder", dir.display());
+    }
+    let set = ncsoc_detector::sigma::RuleSet::load_dir(dir);
+    for e in set.errors() {
+        println!("{e}");
+    }
+    let s = set.summary();
+    println!(
+        "{} files: {} rules ({} active, {} dormant: no logsource mapping), {} correlation/threshold rules, {} invalid",
+        s.files, s.rules, s.active, s.dormant, s.correlations, s.invalid
+    );
+    for r in set.rules().iter().filter(|r| !r.is_active()) {
+        println!(
+            "dormant: {}:{}: {} ({})",
+            r.meta.file, r.meta.line, r.meta.title, r.meta.logsource
+        );
+    }
+    Ok(s.invalid == 0)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -218,6 +256,14 @@ fn main() -> anyhow::Result<()> {
             })
         }
         Command::Token { command } => token::run(command),
+        Command::Rules {
+            command: RulesCommand::Check { dir },
+        } => {
+            if !rules_check(&dir)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::CheckConfig { config } => {
             let mut cfg = Config::load(config.as_deref(), std::env::vars())?;
             if !cfg.store.clickhouse.password.is_empty() {
@@ -314,6 +360,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         &cfg.store.data_dir,
         state.hub.clone(),
         detector_input,
+        detect::RulesSetup {
+            dir: cfg.rules.folder(),
+            reload_secs: cfg.rules.reload_secs,
+        },
     )
     .context("starting the detector")?;
     let detector_metrics = detector.metrics.clone();
