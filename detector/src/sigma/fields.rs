@@ -19,6 +19,24 @@ pub struct FieldSpec {
     pub gather_all: bool,
 }
 
+/// Hash of a key of `extra`, for the per-event presence filter.
+#[inline]
+pub fn key_hash(k: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in k.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[inline]
+fn bloom_bits(h: u64) -> (usize, u64, usize, u64) {
+    let a = (h & 255) as usize;
+    let b = ((h >> 8) & 255) as usize;
+    (a >> 6, 1 << (a & 63), b >> 6, 1 << (b & 63))
+}
+
 /// Most values read from one array field.
 const MAX_ARRAY_VALUES: usize = 64;
 
@@ -37,6 +55,12 @@ pub struct Scratch {
     vals: Vec<Val>,
     text: String,
     lowtext: String,
+    /// Which `extra` keys the event has (two bits per key), built on first need: most
+    /// candidate keys are absent, and this answers that without a map lookup.
+    bloom: [u64; 4],
+    bloom_generation: u32,
+    /// The groups to try for the current event (reused).
+    pub(crate) groups: Vec<u32>,
 }
 
 impl Scratch {
@@ -66,6 +90,21 @@ impl Scratch {
         }
         let start = self.vals.len() as u32;
         for key in &spec.candidates {
+            if let FieldKey::Extra(k) = key {
+                if self.bloom_generation != self.generation {
+                    self.bloom = [0; 4];
+                    for k in e.extra.keys() {
+                        let (i, m, j, n) = bloom_bits(key_hash(k));
+                        self.bloom[i] |= m;
+                        self.bloom[j] |= n;
+                    }
+                    self.bloom_generation = self.generation;
+                }
+                let (i, m, j, n) = bloom_bits(key_hash(k));
+                if self.bloom[i] & m == 0 || self.bloom[j] & n == 0 {
+                    continue;
+                }
+            }
             if let Some(v) = e.get_key(key) {
                 let before = self.vals.len();
                 self.push_ref(v);

@@ -35,7 +35,121 @@ pub enum StrOp {
     Exact,
     Prefix,
     Suffix,
-    Contains(memmem::Finder<'static>),
+    Contains(Box<memmem::Finder<'static>>),
+}
+
+/// Exact, prefix and suffix needles of one field test (same case rule).
+#[derive(Debug, Clone, Default)]
+pub struct NeedleSet {
+    pub cased: bool,
+    /// Exact needles by first byte, prefixes by first byte, suffixes by last byte:
+    /// `start[b]..start[b+1]` indexes the needles of edge byte `b`.
+    exact: Edged,
+    prefix: Edged,
+    suffix: Edged,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Edged {
+    start: Vec<u32>,
+    needles: Vec<Box<[u8]>>,
+}
+
+impl Edged {
+    fn build(mut list: Vec<Vec<u8>>, last: bool) -> Self {
+        let edge = |n: &Vec<u8>| {
+            if last {
+                n.last().copied()
+            } else {
+                n.first().copied()
+            }
+        };
+        list.sort_by_key(|n| edge(n).map_or(0, |b| u16::from(b) + 1));
+        let mut start = vec![0u32; 258];
+        for n in &list {
+            start[edge(n).map_or(0, |b| usize::from(b) + 1) + 1] += 1;
+        }
+        for i in 1..start.len() {
+            start[i] += start[i - 1];
+        }
+        Self {
+            start,
+            needles: list.into_iter().map(Vec::into_boxed_slice).collect(),
+        }
+    }
+
+    /// Needles whose edge byte is `b` (and the empty needle, slot 0).
+    #[inline]
+    fn with_edge(&self, b: Option<u8>) -> (&[Box<[u8]>], &[Box<[u8]>]) {
+        if self.needles.is_empty() {
+            return (&[], &[]);
+        }
+        let empty = &self.needles[..self.start[1] as usize];
+        let i = b.map_or(0, |b| usize::from(b) + 1);
+        let (a, z) = (self.start[i] as usize, self.start[i + 1] as usize);
+        (empty, if i == 0 { &[] } else { &self.needles[a..z] })
+    }
+}
+
+impl NeedleSet {
+    /// Takes the exact/prefix/suffix string patterns of one case rule out of `pats`.
+    pub fn take(pats: &mut Vec<Pattern>, cased: bool) -> Option<Pattern> {
+        let mut exact = Vec::new();
+        let mut prefix = Vec::new();
+        let mut suffix = Vec::new();
+        pats.retain(|p| match p {
+            Pattern::Str {
+                op,
+                needle,
+                cased: c,
+            } if *c == cased => {
+                let n = needle.as_bytes().to_vec();
+                match op {
+                    StrOp::Exact => exact.push(n),
+                    StrOp::Prefix => prefix.push(n),
+                    StrOp::Suffix => suffix.push(n),
+                    StrOp::Contains(_) => return true,
+                }
+                false
+            }
+            _ => true,
+        });
+        if exact.len() + prefix.len() + suffix.len() == 0 {
+            return None;
+        }
+        Some(Pattern::Set(Box::new(NeedleSet {
+            cased,
+            exact: Edged::build(exact, false),
+            prefix: Edged::build(prefix, false),
+            suffix: Edged::build(suffix, true),
+        })))
+    }
+
+    /// The needles, when the set holds only exact, case-insensitive ones.
+    pub fn exact_only(&self) -> Option<Vec<&str>> {
+        if self.cased || !self.prefix.needles.is_empty() || !self.suffix.needles.is_empty() {
+            return None;
+        }
+        self.exact
+            .needles
+            .iter()
+            .map(|n| std::str::from_utf8(n).ok())
+            .collect()
+    }
+
+    #[inline]
+    fn matches(&self, h: &[u8]) -> bool {
+        let (e0, e1) = self.exact.with_edge(h.first().copied());
+        if e0.iter().chain(e1).any(|n| **n == *h) {
+            return true;
+        }
+        let (p0, p1) = self.prefix.with_edge(h.first().copied());
+        if p0.iter().chain(p1).any(|n| h.starts_with(n)) {
+            return true;
+        }
+        let (s0, s1) = self.suffix.with_edge(h.last().copied());
+        s0.iter().chain(s1).any(|n| h.ends_with(n))
+    }
 }
 
 /// One compiled value test against one field value.
@@ -49,15 +163,18 @@ pub enum Pattern {
     },
     /// Any of many `contains` needles (Aho-Corasick over the lower-cased value).
     AnyOf {
-        ac: AhoCorasick,
+        ac: Box<AhoCorasick>,
         cased: bool,
     },
+    /// Any of many exact, prefix or suffix needles, filed by the byte they must have at
+    /// the value's edge, so a value is compared with the few needles that can match.
+    Set(Box<NeedleSet>),
     /// Wildcards inside the value.
     Glob {
         toks: Vec<GlobTok>,
         cased: bool,
     },
-    Re(Regex),
+    Re(Box<Regex>),
     Cidr(Cidr),
     Num {
         op: NumOp,
@@ -313,7 +430,9 @@ impl Value {
             [Tok::Star, Tok::Lit(s), Tok::Star] => {
                 let needle = norm(s);
                 Pattern::Str {
-                    op: StrOp::Contains(memmem::Finder::new(needle.as_bytes()).into_owned()),
+                    op: StrOp::Contains(Box::new(
+                        memmem::Finder::new(needle.as_bytes()).into_owned(),
+                    )),
                     needle,
                     cased,
                 }
@@ -336,7 +455,10 @@ impl Value {
 /// Many `contains` needles of one field become one Aho-Corasick automaton.
 pub fn contains_any(needles: &[String], cased: bool) -> Result<Pattern, String> {
     let ac = AhoCorasick::new(needles).map_err(|e| format!("cannot build the search: {e}"))?;
-    Ok(Pattern::AnyOf { ac, cased })
+    Ok(Pattern::AnyOf {
+        ac: Box::new(ac),
+        cased,
+    })
 }
 
 /// `re` with its flags `i`, `m`, `s`.
@@ -353,7 +475,7 @@ pub fn regex(pattern: &str, i: bool, m: bool, s: bool) -> Result<Pattern, String
         .size_limit(MAX_REGEX_BYTES)
         .dfa_size_limit(MAX_REGEX_BYTES)
         .build()
-        .map(Pattern::Re)
+        .map(|r| Pattern::Re(Box::new(r)))
         .map_err(|e| format!("invalid regular expression: {e}"))
 }
 
@@ -404,14 +526,20 @@ impl Pattern {
         match self {
             Pattern::Str { op, needle, cased } => {
                 let hay = if *cased { orig } else { low };
+                let (h, n) = (hay.as_bytes(), needle.as_bytes());
+                // One byte compared inline first: most values differ there, which saves
+                // the call into memcmp.
                 match op {
-                    StrOp::Exact => hay == needle,
-                    StrOp::Prefix => hay.starts_with(needle.as_str()),
-                    StrOp::Suffix => hay.ends_with(needle.as_str()),
+                    StrOp::Exact => h.len() == n.len() && h.first() == n.first() && h == n,
+                    StrOp::Prefix => {
+                        h.len() >= n.len() && h.first() == n.first() && h.starts_with(n)
+                    }
+                    StrOp::Suffix => h.len() >= n.len() && h.last() == n.last() && h.ends_with(n),
                     StrOp::Contains(f) => f.find(hay.as_bytes()).is_some(),
                 }
             }
             Pattern::AnyOf { ac, cased } => ac.is_match(if *cased { orig } else { low }),
+            Pattern::Set(set) => set.matches(if set.cased { orig } else { low }.as_bytes()),
             Pattern::Glob { toks, cased } => glob(toks, if *cased { orig } else { low }.as_bytes()),
             Pattern::Re(re) => re.is_match(orig),
             Pattern::Cidr(c) => orig.trim().parse::<IpAddr>().is_ok_and(|ip| c.contains(ip)),
@@ -437,8 +565,9 @@ fn char_len(b: u8) -> usize {
     }
 }
 
-/// Wildcard match with backtracking to the last `*` only (linear in practice, never
-/// exponential): `?` is one UTF-8 character.
+/// Wildcard match with backtracking to the last `*` only (never exponential): `?` is one
+/// UTF-8 character. After a `*`, the next literal is searched for (memchr) instead of
+/// trying every position.
 fn glob(toks: &[GlobTok], hay: &[u8]) -> bool {
     let (mut t, mut h) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
@@ -455,26 +584,36 @@ fn glob(toks: &[GlobTok], hay: &[u8]) -> bool {
                     t += 1;
                     continue;
                 }
-                GlobTok::Lit(l) if hay[h.min(hay.len())..].starts_with(l) => {
-                    h += l.len();
-                    t += 1;
-                    continue;
+                GlobTok::Lit(l) => {
+                    let rest = &hay[h.min(hay.len())..];
+                    if rest.len() >= l.len() && rest.first() == l.first() && rest.starts_with(l) {
+                        h += l.len();
+                        t += 1;
+                        continue;
+                    }
                 }
-                _ => {}
+                GlobTok::One => {}
             }
         } else if h >= hay.len() {
             return true;
         }
-        // Mismatch: let the last star take one more character.
-        match star {
-            Some((st, sh)) if sh < hay.len() => {
-                let nh = sh + char_len(hay[sh]);
-                star = Some((st, nh));
-                t = st + 1;
-                h = nh;
-            }
-            _ => return false,
+        // Mismatch: let the last star take more characters.
+        let Some((st, sh)) = star else { return false };
+        if sh >= hay.len() {
+            return false;
         }
+        let next = sh + char_len(hay[sh]);
+        let nh = match toks.get(st + 1) {
+            // Jump to the next place the literal after the star occurs.
+            Some(GlobTok::Lit(l)) => match memmem::find(&hay[next.min(hay.len())..], l) {
+                Some(p) => next + p,
+                None => return false,
+            },
+            _ => next,
+        };
+        star = Some((st, nh));
+        t = st + 1;
+        h = nh;
     }
 }
 
@@ -570,6 +709,31 @@ mod tests {
         // A dash inside a word is left alone.
         assert_eq!(Value::parse("a-b").windash().unwrap().len(), 1);
         assert_eq!(Value::parse("-a -b").windash().unwrap().len(), 25);
+    }
+
+    #[test]
+    fn needle_sets() {
+        let mut pats: Vec<Pattern> = [
+            "*\\cmd.exe",
+            "*\\powershell.exe",
+            "c:\\temp\\\\*",
+            "whoami.exe",
+            "",
+            "*x",
+        ]
+        .iter()
+        .map(|v| Value::parse(v).compile(false).unwrap())
+        .collect();
+        let set = NeedleSet::take(&mut pats, false).unwrap();
+        assert!(pats.is_empty());
+        let t = |v: &str| set.matches(v, &lower(v));
+        assert!(t("C:\\Windows\\CMD.exe"));
+        assert!(t("c:\\TEMP\\a.bin"));
+        assert!(t("WhoAmI.exe"));
+        assert!(t(""));
+        assert!(t("abcx"));
+        assert!(!t("whoami.exe2"));
+        assert!(!t("C:\\cmd.exe.bak"));
     }
 
     #[test]

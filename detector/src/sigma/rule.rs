@@ -603,6 +603,12 @@ fn compile_field(
     }
     if !m.all {
         pats = merge_contains(pats).map_err(|e| (line, e))?;
+        // Exact, prefix and suffix needles become one set per case rule.
+        for cased in [false, true] {
+            if let Some(set) = pattern::NeedleSet::take(&mut pats, cased) {
+                pats.insert(0, set);
+            }
+        }
     }
     Ok(FieldTest {
         slot,

@@ -10,8 +10,10 @@ use serde::Serialize;
 use super::correlation::{self, Correlation};
 use super::fields::{FieldSpec, Scratch};
 use super::mapping::Mapping;
+use super::pattern::{Pattern, StrOp};
 use super::rule::{self, Detection, FieldResolver, Meta, RefOp, Search, Test};
 use super::yaml::{self, Kind, Node};
+use crate::table::FastMap;
 
 /// Largest rule file read.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -60,8 +62,19 @@ struct Group {
     rules: Vec<u32>,
 }
 
+/// Which groups an event may belong to, found from a few exact-valued fields instead of
+/// evaluating every group's `when`: a group whose every `when` alternative names an exact
+/// value of some field is filed under those values; the others are tried on every event.
+#[derive(Debug, Default)]
+struct Dispatch {
+    /// Per field slot: lower-cased exact value → groups.
+    by_value: Vec<(u32, FastMap<String, Vec<u32>>)>,
+    always: Vec<u32>,
+}
+
 #[derive(Debug, Default)]
 pub struct RuleSet {
+    dispatch: Option<Dispatch>,
     mapping: Mapping,
     specs: Vec<FieldSpec>,
     spec_index: HashMap<FieldSpec, u32>,
@@ -311,7 +324,8 @@ impl RuleSet {
         Ok(g)
     }
 
-    /// Compiles the correlation and threshold rules, now that every rule is known.
+    /// Compiles the correlation and threshold rules, now that every rule is known, and
+    /// builds the group dispatch.
     pub fn finish(&mut self) {
         for (file, doc) in std::mem::take(&mut self.pending_correlations) {
             match correlation::compile(&doc, &file, self) {
@@ -319,6 +333,76 @@ impl RuleSet {
                 Err((line, reason)) => self.errors.push(RuleError { file, line, reason }),
             }
         }
+        self.dispatch = Some(self.build_dispatch());
+    }
+
+    fn build_dispatch(&self) -> Dispatch {
+        let mut d = Dispatch::default();
+        // The exact values an alternative requires of one field, if it requires any.
+        fn key_of(tests: &[rule::FieldTest]) -> Option<(u32, Vec<&str>)> {
+            tests.iter().find_map(|t| match &t.test {
+                Test::Values { pats, all: false } => {
+                    let mut needles = Vec::new();
+                    for p in pats {
+                        match p {
+                            Pattern::Str {
+                                op: StrOp::Exact,
+                                needle,
+                                cased: false,
+                            } => needles.push(needle.as_str()),
+                            Pattern::Set(set) => needles.extend(set.exact_only()?),
+                            _ => return None,
+                        }
+                    }
+                    Some((t.slot, needles))
+                }
+                _ => None,
+            })
+        }
+        for (gi, g) in self.groups.iter().enumerate() {
+            let gi = gi as u32;
+            if g.rules.is_empty() {
+                continue;
+            }
+            let keys: Option<Vec<(u32, Vec<&str>)>> = match &g.guard {
+                Some(det)
+                    if det.searches.len() == 1 && det.cond == super::condition::Cond::Search(0) =>
+                {
+                    match &det.searches[0] {
+                        Search::All(tests) => key_of(tests).map(|k| vec![k]),
+                        Search::Any(alts) => alts
+                            .iter()
+                            .map(|a| match a {
+                                Search::All(tests) => key_of(tests),
+                                Search::Any(_) => None,
+                            })
+                            .collect(),
+                    }
+                }
+                _ => None,
+            };
+            match keys {
+                Some(keys) => {
+                    for (slot, needles) in keys {
+                        let i = match d.by_value.iter().position(|(s, _)| *s == slot) {
+                            Some(i) => i,
+                            None => {
+                                d.by_value.push((slot, FastMap::default()));
+                                d.by_value.len() - 1
+                            }
+                        };
+                        for n in needles {
+                            let list = d.by_value[i].1.entry(n.to_string()).or_default();
+                            if !list.contains(&gi) {
+                                list.push(gi);
+                            }
+                        }
+                    }
+                }
+                None => d.always.push(gi),
+            }
+        }
+        d
     }
 
     /// Compiles a threshold rule's own filter (a Sigma detection) as a hidden rule and
@@ -432,7 +516,26 @@ impl RuleSet {
     /// allocate once `sc` and `out` have grown.
     pub fn matches(&self, e: &Event, sc: &mut Scratch, out: &mut Vec<u32>) {
         sc.begin(self.specs.len());
-        for g in &self.groups {
+        let mut cand = std::mem::take(&mut sc.groups);
+        cand.clear();
+        match &self.dispatch {
+            Some(d) => {
+                cand.extend_from_slice(&d.always);
+                for (slot, map) in &d.by_value {
+                    let r = sc.values(*slot, &self.specs[*slot as usize], e);
+                    for i in r {
+                        if let Some(gs) = map.get(sc.low(i)) {
+                            cand.extend_from_slice(gs);
+                        }
+                    }
+                }
+                cand.sort_unstable();
+                cand.dedup();
+            }
+            None => cand.extend(0..self.groups.len() as u32),
+        }
+        for &gi in &cand {
+            let g = &self.groups[gi as usize];
             if g.rules.is_empty() {
                 continue;
             }
@@ -456,6 +559,7 @@ impl RuleSet {
                 }
             }
         }
+        sc.groups = cand;
     }
 }
 
