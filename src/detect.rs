@@ -28,6 +28,75 @@ pub struct RulesSetup {
     pub reload_secs: u64,
 }
 
+/// The rules now loaded, for `GET /api/v1/rules`.
+#[derive(Default)]
+pub struct RulesBoard {
+    dir: Option<PathBuf>,
+    current: std::sync::RwLock<Option<Arc<RuleSet>>>,
+}
+
+impl RulesBoard {
+    fn publish(&self, set: &Arc<RuleSet>) {
+        if let Ok(mut c) = self.current.write() {
+            *c = Some(set.clone());
+        }
+    }
+}
+
+impl ncsoc_api::indicators::RuleView for RulesBoard {
+    fn rules(&self) -> ncsoc_api::indicators::RuleList {
+        use ncsoc_api::indicators::{RuleInfo, RuleList, RuleProblem};
+        let set = self.current.read().ok().and_then(|c| c.clone());
+        let mut list = RuleList {
+            dir: self.dir.as_ref().map(|d| d.display().to_string()),
+            ..RuleList::default()
+        };
+        let Some(set) = set else { return list };
+        let info = |m: &ncsoc_detector::sigma::Meta, kind: &str, active: bool| RuleInfo {
+            id: if m.id.is_empty() {
+                m.title.clone()
+            } else {
+                m.id.clone()
+            },
+            title: m.title.clone(),
+            kind: kind.into(),
+            level: format!("{:?}", m.level).to_lowercase(),
+            status: m.status.clone(),
+            logsource: m.logsource.to_string(),
+            tags: m.tags.clone(),
+            attack: m.attack_ids().collect(),
+            active,
+            file: m.file.clone(),
+            line: m.line,
+        };
+        for r in set
+            .rules()
+            .iter()
+            .filter(|r| !r.meta.id.starts_with("threshold:"))
+        {
+            list.items.push(info(&r.meta, "sigma", r.is_active()));
+        }
+        for c in set.correlations() {
+            let kind = if c.is_threshold() {
+                "threshold"
+            } else {
+                "correlation"
+            };
+            list.items.push(info(&c.meta, kind, true));
+        }
+        list.invalid = set
+            .errors()
+            .iter()
+            .map(|e| RuleProblem {
+                file: e.file.clone(),
+                line: e.line,
+                reason: e.reason.clone(),
+            })
+            .collect();
+        list
+    }
+}
+
 /// Loads a rules folder, logging what did not load.
 fn load_rules(dir: &Path) -> Arc<RuleSet> {
     let set = RuleSet::load_dir(dir);
@@ -49,7 +118,12 @@ fn load_rules(dir: &Path) -> Arc<RuleSet> {
 
 /// Polls `dir` every `every` and sends a reloaded rule set when a file changed, appeared
 /// or went away. Stops when the receiver is gone.
-fn watch_rules(dir: PathBuf, every: Duration, tx: std::sync::mpsc::SyncSender<Arc<RuleSet>>) {
+fn watch_rules(
+    dir: PathBuf,
+    every: Duration,
+    tx: std::sync::mpsc::SyncSender<Arc<RuleSet>>,
+    board: Arc<RulesBoard>,
+) {
     let spawned = std::thread::Builder::new()
         .name("rules-reload".into())
         .spawn(move || {
@@ -59,7 +133,9 @@ fn watch_rules(dir: PathBuf, every: Duration, tx: std::sync::mpsc::SyncSender<Ar
                 let now = fingerprint(&dir);
                 if now != seen {
                     seen = now;
-                    if tx.send(load_rules(&dir)).is_err() {
+                    let set = load_rules(&dir);
+                    board.publish(&set);
+                    if tx.send(set).is_err() {
                         return;
                     }
                 }
@@ -76,6 +152,8 @@ pub struct DetectorTask {
     pub metrics: Arc<DetectorMetrics>,
     /// The sector state the API shows, published by the detector thread.
     pub sectors: Arc<SectorBoard>,
+    /// The rules the API lists.
+    pub rules: Arc<RulesBoard>,
 }
 
 pub struct DetectorMetrics {
@@ -245,13 +323,20 @@ pub fn start(
     };
     // Rules: loaded now, then reloaded by a watcher and swapped in between batches.
     let (reload_tx, reload_rx) = std::sync::mpsc::sync_channel::<Arc<RuleSet>>(1);
+    let rules_board = Arc::new(RulesBoard {
+        dir: rules.dir.clone(),
+        ..RulesBoard::default()
+    });
     if let Some(dir) = &rules.dir {
-        detector.set_rules(Some(load_rules(dir)));
+        let set = load_rules(dir);
+        rules_board.publish(&set);
+        detector.set_rules(Some(set));
         if rules.reload_secs > 0 {
             watch_rules(
                 dir.clone(),
                 Duration::from_secs(rules.reload_secs),
                 reload_tx,
+                rules_board.clone(),
             );
         }
     }
@@ -352,6 +437,7 @@ pub fn start(
         writer,
         metrics,
         sectors,
+        rules: rules_board,
     })
 }
 

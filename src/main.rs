@@ -368,6 +368,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     .context("starting the detector")?;
     let detector_metrics = detector.metrics.clone();
     let sector_board = detector.sectors.clone();
+    let rules_board = detector.rules.clone();
     let intake_metrics = Arc::new(ncsoc_collectors::IntakeMetrics::default());
     let listeners = ncsoc_collectors::Listeners::start(
         &cfg.intake,
@@ -412,6 +413,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     };
 
     state.sectors = Some(sector_board);
+    state.rules = Some(rules_board);
     state.metrics = vec![
         metrics.clone(),
         Arc::new(move |out: &mut String| intake_metrics.render(out)),

@@ -90,6 +90,8 @@ pub struct AppState {
     pub guard: Arc<limits::Guard>,
     /// The detector's published sector state (`GET /sectors`); `None` without a detector.
     pub sectors: Option<Arc<dyn SectorView>>,
+    /// The detector's loaded rules (`GET /rules`); `None` without a detector.
+    pub rules: Option<Arc<dyn indicators::RuleView>>,
 }
 
 impl AppState {
@@ -105,6 +107,7 @@ impl AppState {
             metrics: Vec::new(),
             started: Instant::now(),
             sectors: None,
+            rules: None,
         }
     }
 }

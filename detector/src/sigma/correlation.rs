@@ -95,6 +95,13 @@ pub(crate) struct Ref {
     pub value_slot: Option<u32>,
 }
 
+impl Correlation {
+    /// A threshold rule (ncsoc's format) rather than a Sigma correlation.
+    pub fn is_threshold(&self) -> bool {
+        self.threshold_rule
+    }
+}
+
 fn parse_timespan(n: &Node) -> Result<i64, LineError> {
     let t = n.as_text().unwrap_or_default().trim();
     let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));

@@ -474,6 +474,11 @@ impl RuleSet {
         &self.rules
     }
 
+    /// The correlation and threshold rules.
+    pub fn correlations(&self) -> &[Correlation] {
+        &self.correlations
+    }
+
     pub fn errors(&self) -> &[RuleError] {
         &self.errors
     }
