@@ -49,10 +49,12 @@ pub struct NeedleSet {
     suffix: Edged,
 }
 
+type Needle = Box<[u8]>;
+
 #[derive(Debug, Clone, Default)]
 struct Edged {
     start: Vec<u32>,
-    needles: Vec<Box<[u8]>>,
+    needles: Vec<Needle>,
 }
 
 impl Edged {
@@ -80,7 +82,7 @@ impl Edged {
 
     /// Needles whose edge byte is `b` (and the empty needle, slot 0).
     #[inline]
-    fn with_edge(&self, b: Option<u8>) -> (&[Box<[u8]>], &[Box<[u8]>]) {
+    fn with_edge(&self, b: Option<u8>) -> (&[Needle], &[Needle]) {
         if self.needles.is_empty() {
             return (&[], &[]);
         }

@@ -474,6 +474,12 @@ impl RuleSet {
         &self.rules
     }
 
+    /// Evaluates every group's `when` on every event (tests compare with the dispatch).
+    #[cfg(test)]
+    pub(crate) fn without_dispatch(&mut self) {
+        self.dispatch = None;
+    }
+
     /// The correlation and threshold rules.
     pub fn correlations(&self) -> &[Correlation] {
         &self.correlations

