@@ -17,6 +17,25 @@ use super::pattern::lower_into;
 pub struct FieldSpec {
     pub candidates: Vec<FieldKey>,
     pub gather_all: bool,
+    /// [`key_hash`] of each candidate (0 for keys that are not in `extra`).
+    hashes: Vec<u64>,
+}
+
+impl FieldSpec {
+    pub fn new(candidates: Vec<FieldKey>, gather_all: bool) -> Self {
+        let hashes = candidates
+            .iter()
+            .map(|k| match k {
+                FieldKey::Extra(k) => key_hash(k),
+                _ => 0,
+            })
+            .collect();
+        Self {
+            candidates,
+            gather_all,
+            hashes,
+        }
+    }
 }
 
 /// Hash of a key of `extra`, for the per-event presence filter.
@@ -61,6 +80,8 @@ pub struct Scratch {
     bloom_generation: u32,
     /// The groups to try for the current event (reused).
     pub(crate) groups: Vec<u32>,
+    /// The rules of a group to evaluate (reused).
+    pub(crate) rules: Vec<u32>,
 }
 
 impl Scratch {
@@ -82,15 +103,21 @@ impl Scratch {
     /// value indices for [`Scratch::orig`] / [`Scratch::low`].
     #[inline]
     pub fn values(&mut self, slot: u32, spec: &FieldSpec, e: &Event) -> std::ops::Range<u32> {
-        let s = slot as usize;
-        if let Some(&(g, a, b)) = self.slots.get(s) {
+        if let Some(&(g, a, b)) = self.slots.get(slot as usize) {
             if g == self.generation {
                 return a..b;
             }
         }
+        self.read(slot, spec, e)
+    }
+
+    /// First read of a field in this event.
+    #[inline(never)]
+    fn read(&mut self, slot: u32, spec: &FieldSpec, e: &Event) -> std::ops::Range<u32> {
+        let s = slot as usize;
         let start = self.vals.len() as u32;
-        for key in &spec.candidates {
-            if let FieldKey::Extra(k) = key {
+        for (key, &h) in spec.candidates.iter().zip(&spec.hashes) {
+            if let FieldKey::Extra(_) = key {
                 if self.bloom_generation != self.generation {
                     self.bloom = [0; 4];
                     for k in e.extra.keys() {
@@ -100,7 +127,7 @@ impl Scratch {
                     }
                     self.bloom_generation = self.generation;
                 }
-                let (i, m, j, n) = bloom_bits(key_hash(k));
+                let (i, m, j, n) = bloom_bits(h);
                 if self.bloom[i] & m == 0 || self.bloom[j] & n == 0 {
                     continue;
                 }

@@ -127,6 +127,16 @@ impl NeedleSet {
         })))
     }
 
+    /// Every needle (lower-cased when the set is case-insensitive).
+    pub fn all_needles(&self) -> impl Iterator<Item = &[u8]> {
+        self.exact
+            .needles
+            .iter()
+            .chain(&self.prefix.needles)
+            .chain(&self.suffix.needles)
+            .map(|n| &n[..])
+    }
+
     /// The needles, when the set holds only exact, case-insensitive ones.
     pub fn exact_only(&self) -> Option<Vec<&str>> {
         if self.cased || !self.prefix.needles.is_empty() || !self.suffix.needles.is_empty() {
@@ -166,6 +176,7 @@ pub enum Pattern {
     /// Any of many `contains` needles (Aho-Corasick over the lower-cased value).
     AnyOf {
         ac: Box<AhoCorasick>,
+        needles: Vec<String>,
         cased: bool,
     },
     /// Any of many exact, prefix or suffix needles, filed by the byte they must have at
@@ -186,9 +197,10 @@ pub enum Pattern {
     Any,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum GlobTok {
-    Lit(Vec<u8>),
+    /// A literal, with its searcher built once (used after a `*`).
+    Lit(Box<memmem::Finder<'static>>),
     Star,
     One,
 }
@@ -443,7 +455,9 @@ impl Value {
                 toks: toks
                     .iter()
                     .map(|t| match t {
-                        Tok::Lit(s) => GlobTok::Lit(norm(s).into_bytes()),
+                        Tok::Lit(s) => GlobTok::Lit(Box::new(
+                            memmem::Finder::new(norm(s).as_bytes()).into_owned(),
+                        )),
                         Tok::Star => GlobTok::Star,
                         Tok::One => GlobTok::One,
                     })
@@ -459,6 +473,7 @@ pub fn contains_any(needles: &[String], cased: bool) -> Result<Pattern, String> 
     let ac = AhoCorasick::new(needles).map_err(|e| format!("cannot build the search: {e}"))?;
     Ok(Pattern::AnyOf {
         ac: Box::new(ac),
+        needles: needles.to_vec(),
         cased,
     })
 }
@@ -522,6 +537,35 @@ pub fn base64_offsets(bytes: &[u8]) -> Vec<String> {
 }
 
 impl Pattern {
+    /// Literals of which a matching value must contain one (lower-cased), when the
+    /// pattern has such: what the rule prefilter searches for.
+    pub fn required_literals(&self, out: &mut Vec<String>) -> bool {
+        let mut push = |b: &[u8]| match std::str::from_utf8(b) {
+            Ok(s) if !s.is_empty() => {
+                out.push(lower(s));
+                true
+            }
+            _ => false,
+        };
+        match self {
+            Pattern::Str { needle, .. } => push(needle.as_bytes()),
+            Pattern::AnyOf { needles, .. } => needles.iter().all(|n| push(n.as_bytes())),
+            Pattern::Set(set) => set.all_needles().all(push),
+            Pattern::Glob { toks, .. } => {
+                // The longest literal run.
+                let best = toks
+                    .iter()
+                    .filter_map(|t| match t {
+                        GlobTok::Lit(f) => Some(f.needle()),
+                        _ => None,
+                    })
+                    .max_by_key(|n| n.len());
+                best.is_some_and(push)
+            }
+            _ => false,
+        }
+    }
+
     /// Tests one field value: `orig` as found, `low` lower-cased.
     #[inline]
     pub fn matches(&self, orig: &str, low: &str) -> bool {
@@ -540,7 +584,7 @@ impl Pattern {
                     StrOp::Contains(f) => f.find(hay.as_bytes()).is_some(),
                 }
             }
-            Pattern::AnyOf { ac, cased } => ac.is_match(if *cased { orig } else { low }),
+            Pattern::AnyOf { ac, cased, .. } => ac.is_match(if *cased { orig } else { low }),
             Pattern::Set(set) => set.matches(if set.cased { orig } else { low }.as_bytes()),
             Pattern::Glob { toks, cased } => glob(toks, if *cased { orig } else { low }.as_bytes()),
             Pattern::Re(re) => re.is_match(orig),
@@ -586,7 +630,8 @@ fn glob(toks: &[GlobTok], hay: &[u8]) -> bool {
                     t += 1;
                     continue;
                 }
-                GlobTok::Lit(l) => {
+                GlobTok::Lit(f) => {
+                    let l = f.needle();
                     let rest = &hay[h.min(hay.len())..];
                     if rest.len() >= l.len() && rest.first() == l.first() && rest.starts_with(l) {
                         h += l.len();
@@ -607,7 +652,7 @@ fn glob(toks: &[GlobTok], hay: &[u8]) -> bool {
         let next = sh + char_len(hay[sh]);
         let nh = match toks.get(st + 1) {
             // Jump to the next place the literal after the star occurs.
-            Some(GlobTok::Lit(l)) => match memmem::find(&hay[next.min(hay.len())..], l) {
+            Some(GlobTok::Lit(f)) => match f.find(&hay[next.min(hay.len())..]) {
                 Some(p) => next + p,
                 None => return false,
             },

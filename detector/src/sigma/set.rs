@@ -72,9 +72,21 @@ struct Dispatch {
     always: Vec<u32>,
 }
 
+/// Per group: literals of which each rule needs at least one in a given field, searched
+/// for all rules at once (Aho-Corasick per field), so that most rules are never evaluated
+/// on an event that cannot match them.
+#[derive(Debug, Default)]
+struct Prefilter {
+    /// Field slot, the automaton over its literals, and the rules of each literal.
+    fields: Vec<(u32, aho_corasick::AhoCorasick, Vec<Vec<u32>>)>,
+    /// Rules without a usable literal: always evaluated.
+    always: Vec<u32>,
+}
+
 #[derive(Debug, Default)]
 pub struct RuleSet {
     dispatch: Option<Dispatch>,
+    prefilters: Vec<Prefilter>,
     mapping: Mapping,
     specs: Vec<FieldSpec>,
     spec_index: HashMap<FieldSpec, u32>,
@@ -119,18 +131,18 @@ impl FieldResolver for Resolver<'_> {
         } else {
             self.mapping.candidates(self.entry, field)
         };
-        self.intern(FieldSpec {
-            candidates: keys.iter().map(|k| FieldKey::resolve(k)).collect(),
-            gather_all: false,
-        })
+        self.intern(FieldSpec::new(
+            keys.iter().map(|k| FieldKey::resolve(k)).collect(),
+            false,
+        ))
     }
 
     fn keywords(&mut self) -> u32 {
         let keys = self.mapping.keyword_fields.clone();
-        self.intern(FieldSpec {
-            candidates: keys.iter().map(|k| FieldKey::resolve(k)).collect(),
-            gather_all: true,
-        })
+        self.intern(FieldSpec::new(
+            keys.iter().map(|k| FieldKey::resolve(k)).collect(),
+            true,
+        ))
     }
 }
 
@@ -334,6 +346,105 @@ impl RuleSet {
             }
         }
         self.dispatch = Some(self.build_dispatch());
+        self.prefilters = (0..self.groups.len()).map(|g| self.build_prefilter(g)).collect();
+    }
+
+    /// The (field, literals) atoms one of which must hold for rule `r` to match.
+    fn rule_atoms(&self, r: &Rule) -> Option<Vec<(u32, Vec<String>)>> {
+        use super::condition::Cond;
+        fn required(c: &Cond) -> Option<Vec<usize>> {
+            match c {
+                Cond::Search(i) => Some(vec![*i]),
+                Cond::And(items) => items.iter().find_map(required),
+                Cond::Or(items) => {
+                    let mut out = Vec::new();
+                    for i in items {
+                        out.extend(required(i)?);
+                    }
+                    Some(out)
+                }
+                Cond::Not(_) => None,
+            }
+        }
+        fn atoms_of(s: &Search, out: &mut Vec<(u32, Vec<String>)>) -> bool {
+            match s {
+                Search::Any(alts) => alts.iter().all(|a| atoms_of(a, out)),
+                Search::All(tests) => tests.iter().any(|t| match &t.test {
+                    Test::Values { pats, all: false } => {
+                        let mut lits = Vec::new();
+                        if pats.iter().all(|p| p.required_literals(&mut lits)) {
+                            out.push((t.slot, lits));
+                            true
+                        } else {
+                            false
+                        }
+                    }
+                    Test::Values { pats, all: true } => {
+                        // Every pattern must match: any one's literals will do.
+                        pats.iter().any(|p| {
+                            let mut lits = Vec::new();
+                            p.required_literals(&mut lits) && {
+                                out.push((t.slot, lits));
+                                true
+                            }
+                        })
+                    }
+                    _ => false,
+                }),
+            }
+        }
+        let searches = required(&r.det.cond)?;
+        let mut out = Vec::new();
+        for si in searches {
+            if !atoms_of(&r.det.searches[si], &mut out) {
+                return None;
+            }
+        }
+        Some(out)
+    }
+
+    fn build_prefilter(&self, g: usize) -> Prefilter {
+        let mut p = Prefilter::default();
+        let mut per_slot: Vec<(u32, Vec<String>, Vec<Vec<u32>>)> = Vec::new();
+        for &ri in &self.groups[g].rules {
+            match self.rule_atoms(&self.rules[ri as usize]) {
+                Some(atoms) if !atoms.is_empty() => {
+                    for (slot, lits) in atoms {
+                        let i = match per_slot.iter().position(|(s, _, _)| *s == slot) {
+                            Some(i) => i,
+                            None => {
+                                per_slot.push((slot, Vec::new(), Vec::new()));
+                                per_slot.len() - 1
+                            }
+                        };
+                        let (_, pats, rules) = &mut per_slot[i];
+                        for l in lits {
+                            match pats.iter().position(|x| *x == l) {
+                                Some(j) => {
+                                    if !rules[j].contains(&ri) {
+                                        rules[j].push(ri);
+                                    }
+                                }
+                                None => {
+                                    pats.push(l);
+                                    rules.push(vec![ri]);
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => p.always.push(ri),
+            }
+        }
+        for (slot, pats, rules) in per_slot {
+            match aho_corasick::AhoCorasick::new(&pats) {
+                Ok(ac) => p.fields.push((slot, ac, rules)),
+                Err(_) => p.always.extend(rules.into_iter().flatten()),
+            }
+        }
+        p.always.sort_unstable();
+        p.always.dedup();
+        p
     }
 
     fn build_dispatch(&self) -> Dispatch {
@@ -474,10 +585,12 @@ impl RuleSet {
         &self.rules
     }
 
-    /// Evaluates every group's `when` on every event (tests compare with the dispatch).
+    /// Evaluates every group's `when` and every rule on every event (tests compare this
+    /// with the dispatch and the prefilter).
     #[cfg(test)]
     pub(crate) fn without_dispatch(&mut self) {
         self.dispatch = None;
+        self.prefilters.clear();
     }
 
     /// The correlation and threshold rules.
@@ -559,7 +672,26 @@ impl RuleSet {
                     continue;
                 }
             }
-            for &ri in &g.rules {
+            // Rules whose literals occur in the event, plus those without literals.
+            let mut rules = std::mem::take(&mut sc.rules);
+            rules.clear();
+            match self.prefilters.get(gi as usize) {
+                Some(p) => {
+                    rules.extend_from_slice(&p.always);
+                    for (slot, ac, lit_rules) in &p.fields {
+                        let r = sc.values(*slot, &self.specs[*slot as usize], e);
+                        for i in r {
+                            for m in ac.find_overlapping_iter(sc.low(i)) {
+                                rules.extend_from_slice(&lit_rules[m.pattern().as_usize()]);
+                            }
+                        }
+                    }
+                    rules.sort_unstable();
+                    rules.dedup();
+                }
+                None => rules.extend_from_slice(&g.rules),
+            }
+            for &ri in &rules {
                 let r = &self.rules[ri as usize];
                 let specs = &self.specs;
                 if r.det
@@ -569,6 +701,7 @@ impl RuleSet {
                     out.push(ri);
                 }
             }
+            sc.rules = rules;
         }
         sc.groups = cand;
     }
@@ -583,13 +716,15 @@ fn eval_search(s: &Search, e: &Event, sc: &mut Scratch, specs: &[FieldSpec]) -> 
                 Test::Null => r.clone().all(|i| sc.orig(i).is_empty()),
                 Test::Exists(b) => r.is_empty() != *b,
                 Test::Values { pats, all } => {
-                    let hit = |p: &super::pattern::Pattern| {
-                        r.clone().any(|i| p.matches(sc.orig(i), sc.low(i)))
-                    };
-                    if *all {
-                        pats.iter().all(hit)
+                    if r.is_empty() {
+                        false
+                    } else if *all {
+                        pats.iter().all(|p| r.clone().any(|i| p.matches(sc.orig(i), sc.low(i))))
                     } else {
-                        pats.iter().any(hit)
+                        r.clone().any(|i| {
+                            let (o, l) = (sc.orig(i), sc.low(i));
+                            pats.iter().any(|p| p.matches(o, l))
+                        })
                     }
                 }
                 Test::FieldRef {

@@ -402,7 +402,7 @@ fn matching_does_not_depend_on_scratch_reuse() {
 }
 
 #[test]
-fn group_dispatch_finds_what_evaluating_every_group_finds() {
+fn dispatch_and_prefilter_find_what_evaluating_everything_finds() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
     let fast = RuleSet::load_dir(&dir);
     let mut slow = RuleSet::load_dir(&dir);
