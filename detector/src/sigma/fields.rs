@@ -41,12 +41,15 @@ impl FieldSpec {
 /// Hash of a key of `extra`, for the per-event presence filter.
 #[inline]
 pub fn key_hash(k: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in k.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ k.len() as u64;
+    for c in k.as_bytes().chunks(8) {
+        let mut w = [0u8; 8];
+        w[..c.len()].copy_from_slice(c);
+        h = (h ^ u64::from_le_bytes(w))
+            .wrapping_mul(0xff51_afd7_ed55_8ccd)
+            .rotate_left(29);
     }
-    h
+    h ^ (h >> 32)
 }
 
 #[inline]

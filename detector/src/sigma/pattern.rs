@@ -267,7 +267,9 @@ impl Cidr {
 /// values, so both sides agree).
 pub fn lower_into(s: &str, out: &mut String) {
     if s.is_ascii() {
-        out.extend(s.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+        let start = out.len();
+        out.push_str(s);
+        out.as_mut_str()[start..].make_ascii_lowercase();
     } else {
         for c in s.chars() {
             out.extend(c.to_lowercase());

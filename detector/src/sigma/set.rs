@@ -346,7 +346,9 @@ impl RuleSet {
             }
         }
         self.dispatch = Some(self.build_dispatch());
-        self.prefilters = (0..self.groups.len()).map(|g| self.build_prefilter(g)).collect();
+        self.prefilters = (0..self.groups.len())
+            .map(|g| self.build_prefilter(g))
+            .collect();
     }
 
     /// The (field, literals) atoms one of which must hold for rule `r` to match.
@@ -719,7 +721,8 @@ fn eval_search(s: &Search, e: &Event, sc: &mut Scratch, specs: &[FieldSpec]) -> 
                     if r.is_empty() {
                         false
                     } else if *all {
-                        pats.iter().all(|p| r.clone().any(|i| p.matches(sc.orig(i), sc.low(i))))
+                        pats.iter()
+                            .all(|p| r.clone().any(|i| p.matches(sc.orig(i), sc.low(i))))
                     } else {
                         r.clone().any(|i| {
                             let (o, l) = (sc.orig(i), sc.low(i));
