@@ -323,6 +323,8 @@ fn compile_threshold(meta: Meta, t: &Node, set: &mut RuleSet) -> Result<Correlat
     }
     let group_slots = group_by.iter().map(|g| set.slot_for(&inner, g)).collect();
     let value_slot = field.as_deref().map(|f| set.slot_for(&inner, f));
+    let mut meta = meta;
+    meta.logsource = inner.logsource;
     Ok(Correlation {
         meta,
         kind,
