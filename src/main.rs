@@ -99,6 +99,9 @@ enum Command {
         /// Print every incident change as it happens instead of the final incidents.
         #[arg(long)]
         updates: bool,
+        /// Evaluate the Sigma and threshold rules of this folder too (e.g. `rules`).
+        #[arg(long)]
+        rules: Option<PathBuf>,
     },
     /// Simulate several sectors of traffic with benign traps and injected attacks (ground
     /// truth known), run the detector over it, and print the evaluation table: detection
@@ -214,6 +217,7 @@ fn main() -> anyhow::Result<()> {
             store,
             config,
             updates,
+            rules,
         } => {
             let mut cfg = Config::load(config.as_deref(), std::env::vars())?;
             let inputs = replay::parse_inputs(&inputs)?;
@@ -221,6 +225,7 @@ fn main() -> anyhow::Result<()> {
                 out,
                 detector: cfg.detector.clone(),
                 updates,
+                rules,
             };
             match store {
                 None => replay::run(inputs, &opts, |_| {}).map(|_| ()),

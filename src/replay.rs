@@ -423,6 +423,8 @@ pub struct Options {
     pub out: Option<PathBuf>,
     pub detector: DetectorConfig,
     pub updates: bool,
+    /// Sigma and threshold rules to evaluate too (`--rules DIR`).
+    pub rules: Option<PathBuf>,
 }
 
 /// Runs the replay; `sink` receives every event in merge order (for the store).
@@ -440,6 +442,16 @@ pub fn run(
         }
     }
     let mut detector = Detector::new(opts.detector.clone()).map_err(anyhow::Error::msg)?;
+    if let Some(dir) = &opts.rules {
+        if !dir.is_dir() {
+            bail!("{}: not a rules folder", dir.display());
+        }
+        let set = ncsoc_detector::sigma::RuleSet::load_dir(dir);
+        for e in set.errors() {
+            eprintln!("rule not loaded: {e}");
+        }
+        detector.set_rules(Some(std::sync::Arc::new(set)));
+    }
     let total_bytes: u64 = inputs
         .iter()
         .filter_map(|i| std::fs::metadata(&i.path).ok())

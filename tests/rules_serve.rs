@@ -226,3 +226,43 @@ fn rules_check_reports_file_line_reason_and_exit_status() {
     assert!(text.contains("1 rules (1 active"), "{text}");
     assert!(text.contains("1 invalid"), "{text}");
 }
+
+#[test]
+fn replay_with_rules_reports_sigma_incidents() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(rules.join("ssh.yml"), RULE).unwrap();
+    let log = dir.path().join("auth.log");
+    std::fs::write(
+        &log,
+        "<38>Feb  1 10:00:00 srv-db-01 sshd[812]: Failed password for root from 203.0.113.8 port 4242 ssh2\n\
+         <38>Feb  1 10:00:05 srv-db-01 sshd[812]: Accepted publickey for deploy from 10.0.0.4 port 4243 ssh2\n",
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_ncsoc");
+    let run = |with_rules: bool| {
+        let mut cmd = std::process::Command::new(bin);
+        cmd.arg("replay").arg(format!("health={}", log.display()));
+        if with_rules {
+            cmd.arg("--rules").arg(&rules);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let with = run(true);
+    let incidents: Vec<serde_json::Value> = with
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(incidents.len(), 1, "{with}");
+    assert_eq!(incidents[0]["kind"], "sigma");
+    assert_eq!(incidents[0]["sectors"][0], "health");
+    // Without --rules, replay runs the behaviour detectors only.
+    assert_eq!(run(false).trim(), "");
+}
