@@ -21,8 +21,45 @@ pub struct Config {
     pub store: StoreConfig,
     pub intake: IntakeConfig,
     pub detector: DetectorConfig,
+    pub rules: RulesConfig,
     pub api: ncsoc_api::ApiConfig,
     pub intel: crate::intel::IntelConfig,
+}
+
+/// `[rules]`: Sigma and threshold rules evaluated by the detector (see rules/README.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Evaluate rules at all.
+    pub enabled: bool,
+    /// The rules folder. Unset: `rules/` in the working directory, when there is one
+    /// (the folder shipped with ncsoc).
+    pub dir: Option<PathBuf>,
+    /// How often `ncsoc serve` looks for changed rule files, seconds; 0: never reload.
+    pub reload_secs: u64,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: None,
+            reload_secs: 5,
+        }
+    }
+}
+
+impl RulesConfig {
+    /// The folder to load, if rules are on and one is there.
+    pub fn folder(&self) -> Option<PathBuf> {
+        if !self.enabled {
+            return None;
+        }
+        match &self.dir {
+            Some(d) => Some(d.clone()),
+            None => Some(PathBuf::from("rules")).filter(|d| d.is_dir()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use ncsoc_api::IncidentHub;
+use ncsoc_detector::sigma::set::fingerprint;
+use ncsoc_detector::sigma::RuleSet;
 use ncsoc_detector::{Detector, DetectorConfig, DetectorStats};
 use ncsoc_model::{Event, Incident, Timestamp};
 use tokio::sync::mpsc;
@@ -20,12 +22,138 @@ use crate::sector_view::{SectorBoard, PUBLISH_EVERY};
 
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
 
+/// Where the detector's rules come from (`[rules]`).
+pub struct RulesSetup {
+    pub dir: Option<PathBuf>,
+    pub reload_secs: u64,
+}
+
+/// The rules now loaded, for `GET /api/v1/rules`.
+#[derive(Default)]
+pub struct RulesBoard {
+    dir: Option<PathBuf>,
+    current: std::sync::RwLock<Option<Arc<RuleSet>>>,
+}
+
+impl RulesBoard {
+    fn publish(&self, set: &Arc<RuleSet>) {
+        if let Ok(mut c) = self.current.write() {
+            *c = Some(set.clone());
+        }
+    }
+}
+
+impl ncsoc_api::indicators::RuleView for RulesBoard {
+    fn rules(&self) -> ncsoc_api::indicators::RuleList {
+        use ncsoc_api::indicators::{RuleInfo, RuleList, RuleProblem};
+        let set = self.current.read().ok().and_then(|c| c.clone());
+        let mut list = RuleList {
+            dir: self.dir.as_ref().map(|d| d.display().to_string()),
+            ..RuleList::default()
+        };
+        let Some(set) = set else { return list };
+        let info = |m: &ncsoc_detector::sigma::Meta, kind: &str, active: bool| RuleInfo {
+            id: if m.id.is_empty() {
+                m.title.clone()
+            } else {
+                m.id.clone()
+            },
+            title: m.title.clone(),
+            kind: kind.into(),
+            level: format!("{:?}", m.level).to_lowercase(),
+            status: m.status.clone(),
+            logsource: m.logsource.to_string(),
+            tags: m.tags.clone(),
+            attack: m.attack_ids().collect(),
+            active,
+            file: m.file.clone(),
+            line: m.line,
+        };
+        for r in set
+            .rules()
+            .iter()
+            .filter(|r| !r.meta.id.starts_with("threshold:"))
+        {
+            list.items.push(info(&r.meta, "sigma", r.is_active()));
+        }
+        for c in set.correlations() {
+            let kind = if c.is_threshold() {
+                "threshold"
+            } else {
+                "correlation"
+            };
+            list.items.push(info(&c.meta, kind, true));
+        }
+        list.invalid = set
+            .errors()
+            .iter()
+            .map(|e| RuleProblem {
+                file: e.file.clone(),
+                line: e.line,
+                reason: e.reason.clone(),
+            })
+            .collect();
+        list
+    }
+}
+
+/// Loads a rules folder, logging what did not load.
+fn load_rules(dir: &Path) -> Arc<RuleSet> {
+    let set = RuleSet::load_dir(dir);
+    for e in set.errors() {
+        tracing::warn!(rule = %e, "rule not loaded");
+    }
+    let s = set.summary();
+    tracing::info!(
+        dir = %dir.display(),
+        rules = s.rules,
+        active = s.active,
+        dormant = s.dormant,
+        correlations = s.correlations,
+        invalid = s.invalid,
+        "rules loaded"
+    );
+    Arc::new(set)
+}
+
+/// Polls `dir` every `every` and sends a reloaded rule set when a file changed, appeared
+/// or went away. Stops when the receiver is gone.
+fn watch_rules(
+    dir: PathBuf,
+    every: Duration,
+    tx: std::sync::mpsc::SyncSender<Arc<RuleSet>>,
+    board: Arc<RulesBoard>,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("rules-reload".into())
+        .spawn(move || {
+            let mut seen = fingerprint(&dir);
+            loop {
+                std::thread::sleep(every);
+                let now = fingerprint(&dir);
+                if now != seen {
+                    seen = now;
+                    let set = load_rules(&dir);
+                    board.publish(&set);
+                    if tx.send(set).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "rule reloading not started");
+    }
+}
+
 pub struct DetectorTask {
     thread: std::thread::JoinHandle<()>,
     writer: tokio::task::JoinHandle<()>,
     pub metrics: Arc<DetectorMetrics>,
     /// The sector state the API shows, published by the detector thread.
     pub sectors: Arc<SectorBoard>,
+    /// The rules the API lists.
+    pub rules: Arc<RulesBoard>,
 }
 
 pub struct DetectorMetrics {
@@ -177,6 +305,7 @@ pub fn start(
     hub: Arc<IncidentHub>,
     mut input: mpsc::Receiver<Vec<Event>>,
     mut intel: tokio::sync::watch::Receiver<Option<Arc<ncsoc_intel::IndicatorSet>>>,
+    rules: RulesSetup,
 ) -> anyhow::Result<DetectorTask> {
     let path = checkpoint_path(data_dir);
     let sectors = Arc::new(SectorBoard::new(&config));
@@ -200,6 +329,25 @@ pub fn start(
         }
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
+    // Rules: loaded now, then reloaded by a watcher and swapped in between batches.
+    let (reload_tx, reload_rx) = std::sync::mpsc::sync_channel::<Arc<RuleSet>>(1);
+    let rules_board = Arc::new(RulesBoard {
+        dir: rules.dir.clone(),
+        ..RulesBoard::default()
+    });
+    if let Some(dir) = &rules.dir {
+        let set = load_rules(dir);
+        rules_board.publish(&set);
+        detector.set_rules(Some(set));
+        if rules.reload_secs > 0 {
+            watch_rules(
+                dir.clone(),
+                Duration::from_secs(rules.reload_secs),
+                reload_tx,
+                rules_board.clone(),
+            );
+        }
+    }
     sectors.publish(&detector);
     let metrics = Arc::new(DetectorMetrics::default());
     // Each batch: the incidents one record changed, and that record's ingest time.
@@ -259,6 +407,9 @@ pub fn start(
                 if intel.has_changed().unwrap_or(false) {
                     detector.set_indicators(intel.borrow_and_update().clone());
                 }
+                if let Ok(set) = reload_rx.try_recv() {
+                    detector.set_rules(Some(set));
+                }
                 for e in &batch {
                     detector.observe(e);
                     let changed = detector.take_changed();
@@ -300,6 +451,7 @@ pub fn start(
         writer,
         metrics,
         sectors,
+        rules: rules_board,
     })
 }
 

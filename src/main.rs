@@ -104,6 +104,9 @@ enum Command {
         /// those in the store given with --store).
         #[arg(long)]
         intel: Vec<PathBuf>,
+        /// Evaluate the Sigma and threshold rules of this folder too (e.g. `rules`).
+        #[arg(long)]
+        rules: Option<PathBuf>,
     },
     /// Simulate several sectors of traffic with benign traps and injected attacks (ground
     /// truth known), run the detector over it, and print the evaluation table: detection
@@ -146,11 +149,49 @@ enum Command {
         #[command(subcommand)]
         command: intel::IntelCommand,
     },
+    /// Detection rules: `ncsoc rules check DIR` validates a folder of Sigma and threshold
+    /// rules (each invalid rule as file:line: reason; exit status 1 if any).
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// Check a configuration file and print the effective settings (secrets hidden).
     CheckConfig {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Load every rule under DIR as `ncsoc serve` would and report the invalid ones.
+    Check {
+        /// The rules folder (for example `rules`).
+        dir: PathBuf,
+    },
+}
+
+/// `ncsoc rules check`: prints each invalid rule and a summary; true when all are valid.
+fn rules_check(dir: &std::path::Path) -> anyhow::Result<bool> {
+    if !dir.is_dir() {
+        anyhow::bail!("{} is not a folder", dir.display());
+    }
+    let set = ncsoc_detector::sigma::RuleSet::load_dir(dir);
+    for e in set.errors() {
+        println!("{e}");
+    }
+    let s = set.summary();
+    println!(
+        "{} files: {} rules ({} active, {} dormant: no logsource mapping), {} correlation/threshold rules, {} invalid",
+        s.files, s.rules, s.active, s.dormant, s.correlations, s.invalid
+    );
+    for r in set.rules().iter().filter(|r| !r.is_active()) {
+        println!(
+            "dormant: {}:{}: {} ({})",
+            r.meta.file, r.meta.line, r.meta.title, r.meta.logsource
+        );
+    }
+    Ok(s.invalid == 0)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -187,6 +228,7 @@ fn main() -> anyhow::Result<()> {
             config,
             updates,
             intel,
+            rules,
         } => {
             let mut cfg = Config::load(config.as_deref(), std::env::vars())?;
             let inputs = replay::parse_inputs(&inputs)?;
@@ -203,6 +245,7 @@ fn main() -> anyhow::Result<()> {
                 detector: cfg.detector.clone(),
                 updates,
                 indicators,
+                rules,
             };
             match store {
                 None => replay::run(inputs, &opts, |_| {}).map(|_| ()),
@@ -239,6 +282,14 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Token { command } => token::run(command),
         Command::Intel { command } => intel::run(command),
+        Command::Rules {
+            command: RulesCommand::Check { dir },
+        } => {
+            if !rules_check(&dir)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::CheckConfig { config } => {
             let mut cfg = Config::load(config.as_deref(), std::env::vars())?;
             if !cfg.store.clickhouse.password.is_empty() {
@@ -270,6 +321,7 @@ fn replay_into_store(
         out: opts.out.clone(),
         detector: opts.detector.clone(),
         updates: opts.updates,
+        rules: opts.rules.clone(),
     };
     opts.indicators.extend(
         rt.block_on(store.indicators(cfg.intel.max_indicators))
@@ -364,10 +416,15 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         state.hub.clone(),
         detector_input,
         intel_set,
+        detect::RulesSetup {
+            dir: cfg.rules.folder(),
+            reload_secs: cfg.rules.reload_secs,
+        },
     )
     .context("starting the detector")?;
     let detector_metrics = detector.metrics.clone();
     let sector_board = detector.sectors.clone();
+    let rules_board = detector.rules.clone();
     let intake_metrics = Arc::new(ncsoc_collectors::IntakeMetrics::default());
     let listeners = ncsoc_collectors::Listeners::start(
         &cfg.intake,
@@ -412,6 +469,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     };
 
     state.sectors = Some(sector_board);
+    state.rules = Some(rules_board);
     state.metrics = vec![
         metrics.clone(),
         Arc::new(move |out: &mut String| intake_metrics.render(out)),

@@ -425,6 +425,8 @@ pub struct Options {
     pub updates: bool,
     /// Threat indicators every record is matched against.
     pub indicators: Vec<ncsoc_model::Indicator>,
+    /// Sigma and threshold rules to evaluate too (`--rules DIR`).
+    pub rules: Option<PathBuf>,
 }
 
 /// Runs the replay; `sink` receives every event in merge order (for the store).
@@ -448,6 +450,16 @@ pub fn run(
             eprintln!("indicator {} not matched: {}", r.id, r.reason);
         }
         detector.set_indicators(Some(std::sync::Arc::new(set)));
+    }
+    if let Some(dir) = &opts.rules {
+        if !dir.is_dir() {
+            bail!("{}: not a rules folder", dir.display());
+        }
+        let set = ncsoc_detector::sigma::RuleSet::load_dir(dir);
+        for e in set.errors() {
+            eprintln!("rule not loaded: {e}");
+        }
+        detector.set_rules(Some(std::sync::Arc::new(set)));
     }
     let total_bytes: u64 = inputs
         .iter()

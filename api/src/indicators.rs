@@ -115,13 +115,50 @@ pub struct Stored {
     pub stored: usize,
 }
 
-/// The detection rules loaded.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+/// The detection rules loaded (Sigma, correlation and threshold rules from the rules
+/// folder), and those that did not load.
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct RuleList {
-    /// Always empty in this version: ncsoc loads no rule files yet (Sigma support is its
-    /// own piece of work); detection is the built-in network-behaviour analysis.
-    #[schema(value_type = Vec<Object>)]
-    pub items: Vec<serde_json::Value>,
+    /// The rules folder; null when rules are off or no folder is there.
+    pub dir: Option<String>,
+    pub items: Vec<RuleInfo>,
+    /// Rule files or documents that were rejected, with the reason.
+    pub invalid: Vec<RuleProblem>,
+}
+
+/// One loaded rule.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct RuleInfo {
+    /// The rule's `id` (its title when it has none).
+    pub id: String,
+    pub title: String,
+    /// `sigma`, `correlation` or `threshold`.
+    pub kind: String,
+    /// informational, low, medium, high or critical.
+    pub level: String,
+    pub status: Option<String>,
+    /// The Sigma log source (`product: windows, category: process_creation`).
+    pub logsource: String,
+    pub tags: Vec<String>,
+    /// MITRE ATT&CK technique ids from its tags.
+    pub attack: Vec<String>,
+    /// False when no log-source mapping applies: loaded but never evaluated.
+    pub active: bool,
+    pub file: String,
+    pub line: u32,
+}
+
+/// A rule that did not load.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct RuleProblem {
+    pub file: String,
+    pub line: u32,
+    pub reason: String,
+}
+
+/// What the detector publishes about its rules.
+pub trait RuleView: Send + Sync {
+    fn rules(&self) -> RuleList;
 }
 
 /// Query parameters of `GET /indicators`.
@@ -412,23 +449,28 @@ async fn delete_indicator(
 
 /// Detection rules loaded.
 ///
-/// The rules the detector evaluates besides its built-in network-behaviour analysis.
-/// ncsoc loads no rule files yet, so the list is always empty in this version.
+/// The rules the detector evaluates besides its built-in network-behaviour analysis, as
+/// now loaded (the folder is reloaded when it changes), and the rules that were rejected.
 #[utoipa::path(
     get,
     path = "/rules",
     tag = "indicators",
     responses(
-        (status = 200, description = "The loaded rules (none yet)", body = RuleList),
+        (status = 200, description = "The loaded rules", body = RuleList),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token may not read rules", body = ErrorBody),
         (status = 429, description = "Too many requests", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
-async fn list_rules(principal: Principal) -> ApiResult<Json<RuleList>> {
+async fn list_rules(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<RuleList>> {
     principal.require(Role::Analyst)?;
-    Ok(Json(RuleList { items: Vec::new() }))
+    Ok(Json(
+        state.rules.as_ref().map(|r| r.rules()).unwrap_or_default(),
+    ))
 }
 
 #[cfg(test)]

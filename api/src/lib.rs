@@ -93,6 +93,8 @@ pub struct AppState {
     pub sectors: Option<Arc<dyn SectorView>>,
     /// Bumped whenever indicators are added or deleted, so the detector reloads them.
     pub intel_version: Arc<std::sync::atomic::AtomicU64>,
+    /// The detector's loaded rules (`GET /rules`); `None` without a detector.
+    pub rules: Option<Arc<dyn indicators::RuleView>>,
 }
 
 impl AppState {
@@ -109,6 +111,7 @@ impl AppState {
             started: Instant::now(),
             sectors: None,
             intel_version: Arc::default(),
+            rules: None,
         }
     }
 }

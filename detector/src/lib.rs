@@ -26,6 +26,7 @@ pub mod ioc;
 pub mod national;
 pub mod obs;
 pub mod sector;
+pub mod sigma;
 pub mod signal;
 pub mod sim;
 pub mod sketch;
@@ -89,6 +90,9 @@ pub struct Detector {
     /// Threat indicators; given by the caller, not checkpointed.
     #[serde(skip)]
     ioc: ioc::IocMatcher,
+    /// Sigma and threshold rules, when loaded ([`Detector::set_rules`]).
+    #[serde(skip)]
+    sigma: Option<sigma::SigmaEngine>,
 }
 
 /// A sector whose feed has gone quiet (no record between two checks, one per fast bin of
@@ -115,6 +119,7 @@ impl Detector {
             idle_checked_bin: i64::MIN,
             signals: Vec::new(),
             ioc: ioc::IocMatcher::default(),
+            sigma: None,
         })
     }
 
@@ -146,12 +151,34 @@ impl Detector {
         Some(i)
     }
 
+    /// Evaluates `rules` on every record from now on (replaces the rules loaded before,
+    /// and their correlation state); `None` turns rule evaluation off.
+    pub fn set_rules(&mut self, rules: Option<std::sync::Arc<sigma::RuleSet>>) {
+        match (rules, &mut self.sigma) {
+            (Some(r), Some(engine)) => engine.replace(r),
+            (Some(r), None) => self.sigma = Some(sigma::SigmaEngine::new(r)),
+            (None, _) => self.sigma = None,
+        }
+    }
+
+    /// The rule engine, when rules are loaded.
+    pub fn rules(&self) -> Option<&sigma::SigmaEngine> {
+        self.sigma.as_ref()
+    }
+
     /// Counts one event or flow record.
     pub fn observe(&mut self, e: &Event) {
         self.ioc.observe(e, &mut self.signals);
+        if let Some(engine) = self.sigma.as_mut() {
+            engine.observe(e, &mut self.signals);
+        }
+        self.observe_behaviour(e);
         if !self.signals.is_empty() {
             self.correlate();
         }
+    }
+
+    fn observe_behaviour(&mut self, e: &Event) {
         match Obs::from_event(e) {
             Some(mut o) => {
                 // A metered DNS conversation carries a sample of the names it asked; each

@@ -9,6 +9,20 @@ use serde_json::Value;
 
 use crate::Timestamp;
 
+/// A borrowed view of one field's value, as [`crate::Event::get`] gives it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldRef<'a> {
+    Str(&'a str),
+    Int(i64),
+    UInt(u64),
+    Ip(IpAddr),
+    Time(Timestamp),
+    /// A keyword array (`event.category`, `event.type`).
+    Strs(&'a [String]),
+    /// Any other JSON value kept in `extra` (numbers, booleans, arrays, objects).
+    Json(&'a Value),
+}
+
 /// A field type that may be absent, and that reads from one JSON value. Writing uses the
 /// type's own `Serialize` (no intermediate `Value`).
 pub trait EcsValue: Sized + serde::Serialize {
@@ -16,11 +30,16 @@ pub trait EcsValue: Sized + serde::Serialize {
     fn is_absent(&self) -> bool;
     /// Reads the field from JSON; the error says what was expected.
     fn from_json(v: Value) -> Result<Self, &'static str>;
+    /// The value, borrowed, when set.
+    fn field_ref(&self) -> Option<FieldRef<'_>>;
 }
 
 impl EcsValue for Option<String> {
     fn is_absent(&self) -> bool {
         self.is_none()
+    }
+    fn field_ref(&self) -> Option<FieldRef<'_>> {
+        self.as_deref().map(FieldRef::Str)
     }
     fn from_json(v: Value) -> Result<Self, &'static str> {
         match v {
@@ -34,10 +53,13 @@ impl EcsValue for Option<String> {
 }
 
 macro_rules! int_value {
-    ($($t:ty),*) => {$(
+    ($($t:ty => $ref:ident),*) => {$(
         impl EcsValue for Option<$t> {
             fn is_absent(&self) -> bool {
                 self.is_none()
+            }
+            fn field_ref(&self) -> Option<FieldRef<'_>> {
+                self.map(|v| FieldRef::$ref(v.into()))
             }
             fn from_json(v: Value) -> Result<Self, &'static str> {
                 const EXPECTED: &str = concat!("expected an integer that fits ", stringify!($t));
@@ -59,11 +81,14 @@ macro_rules! int_value {
         }
     )*};
 }
-int_value!(u8, u16, u32, u64, i64);
+int_value!(u8 => UInt, u16 => UInt, u32 => UInt, u64 => UInt, i64 => Int);
 
 impl EcsValue for Option<IpAddr> {
     fn is_absent(&self) -> bool {
         self.is_none()
+    }
+    fn field_ref(&self) -> Option<FieldRef<'_>> {
+        self.map(FieldRef::Ip)
     }
     fn from_json(v: Value) -> Result<Self, &'static str> {
         match v {
@@ -77,6 +102,9 @@ impl EcsValue for Option<IpAddr> {
 impl EcsValue for Option<Timestamp> {
     fn is_absent(&self) -> bool {
         self.is_none()
+    }
+    fn field_ref(&self) -> Option<FieldRef<'_>> {
+        self.map(FieldRef::Time)
     }
     fn from_json(v: Value) -> Result<Self, &'static str> {
         match v {
@@ -93,6 +121,9 @@ impl EcsValue for Option<Timestamp> {
 impl EcsValue for Vec<String> {
     fn is_absent(&self) -> bool {
         self.is_empty()
+    }
+    fn field_ref(&self) -> Option<FieldRef<'_>> {
+        (!self.is_empty()).then_some(FieldRef::Strs(self))
     }
     fn from_json(v: Value) -> Result<Self, &'static str> {
         match v {

@@ -18,7 +18,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::ecs::EcsValue;
+use crate::ecs::{EcsValue, FieldRef};
 use crate::{ModelError, Timestamp};
 
 /// Declares a struct of optional ECS fields with their dotted JSON keys, and the code that
@@ -47,6 +47,19 @@ macro_rules! ecs_fields {
                     }
                 )*
                 Ok(())
+            }
+
+            /// Readers of the typed fields, in the order of [`Self::KEYS`]: a key resolved
+            /// once to its index reads without comparing strings.
+            pub const GETTERS: &'static [for<'a> fn(&'a Self) -> Option<FieldRef<'a>>] =
+                &[$(|s: &Self| EcsValue::field_ref(&s.$field)),*];
+
+            /// The typed field under dotted key `key`, if `key` is one and it is set.
+            pub fn get(&self, key: &str) -> Option<FieldRef<'_>> {
+                match key {
+                    $($key => EcsValue::field_ref(&self.$field),)*
+                    _ => None,
+                }
             }
 
             /// Stores `value` if `key` is one of the typed fields; gives it back otherwise.
@@ -174,6 +187,33 @@ impl Event {
         self.flow.is_some()
     }
 
+    /// Reads any field by its dotted ECS key: identity and tenant, typed fields, flow
+    /// fields, then [`Event::extra`]. Absent fields (and JSON `null`) give `None`.
+    pub fn get(&self, key: &str) -> Option<FieldRef<'_>> {
+        self.get_key(&FieldKey::resolve(key))
+    }
+
+    /// Reads the field `key` names; resolve keys once with [`FieldKey::resolve`] where the
+    /// same key is read for every event.
+    pub fn get_key(&self, key: &FieldKey) -> Option<FieldRef<'_>> {
+        match key {
+            FieldKey::Id => Some(FieldRef::Str(&self.id)).filter(|_| !self.id.is_empty()),
+            FieldKey::Timestamp => Some(FieldRef::Time(self.timestamp)),
+            FieldKey::Sector => Some(FieldRef::Str(&self.sector)),
+            FieldKey::Source => Some(FieldRef::Str(&self.source)),
+            FieldKey::Field(i) => EventFields::GETTERS.get(*i).and_then(|g| g(&self.fields)),
+            FieldKey::Flow(i) => {
+                let flow = self.flow.as_deref()?;
+                FlowRecord::GETTERS.get(*i).and_then(|g| g(flow))
+            }
+            FieldKey::Extra(k) => match self.extra.get(k.as_str())? {
+                Value::Null => None,
+                Value::String(s) => Some(FieldRef::Str(s)),
+                v => Some(FieldRef::Json(v)),
+            },
+        }
+    }
+
     /// Sets any field by its dotted ECS key: typed fields are checked, the rest go to
     /// [`Event::extra`]. A `null` value removes the key from `extra`.
     pub fn set(&mut self, key: &str, value: Value) -> Result<(), ModelError> {
@@ -224,6 +264,54 @@ impl Event {
     /// The event as JSON text (one line, dotted keys).
     pub fn to_json_string(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+/// A dotted key resolved to where [`Event`] keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FieldKey {
+    Id,
+    Timestamp,
+    Sector,
+    Source,
+    /// Index into [`EventFields::KEYS`].
+    Field(usize),
+    /// Index into [`FlowRecord::KEYS`].
+    Flow(usize),
+    /// A key of [`Event::extra`].
+    Extra(String),
+}
+
+impl FieldKey {
+    pub fn resolve(key: &str) -> Self {
+        match key {
+            KEY_ID => FieldKey::Id,
+            KEY_TIMESTAMP => FieldKey::Timestamp,
+            KEY_SECTOR => FieldKey::Sector,
+            KEY_SOURCE => FieldKey::Source,
+            _ => {
+                if let Some(i) = EventFields::KEYS.iter().position(|k| *k == key) {
+                    FieldKey::Field(i)
+                } else if let Some(i) = FlowRecord::KEYS.iter().position(|k| *k == key) {
+                    FieldKey::Flow(i)
+                } else {
+                    FieldKey::Extra(key.to_string())
+                }
+            }
+        }
+    }
+
+    /// The dotted key.
+    pub fn name(&self) -> &str {
+        match self {
+            FieldKey::Id => KEY_ID,
+            FieldKey::Timestamp => KEY_TIMESTAMP,
+            FieldKey::Sector => KEY_SECTOR,
+            FieldKey::Source => KEY_SOURCE,
+            FieldKey::Field(i) => EventFields::KEYS.get(*i).copied().unwrap_or_default(),
+            FieldKey::Flow(i) => FlowRecord::KEYS.get(*i).copied().unwrap_or_default(),
+            FieldKey::Extra(k) => k,
+        }
     }
 }
 
@@ -312,6 +400,44 @@ mod tests {
         );
         let back: Event = serde_json::from_str(&json).unwrap();
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn get_reads_every_kind_of_field() {
+        let mut e = Event::new("e1", Timestamp::from_secs(1), "energy", "dso");
+        e.fields.source_ip = Some("10.1.2.3".parse().unwrap());
+        e.fields.destination_port = Some(443);
+        e.fields.category = vec!["process".into()];
+        e.set("flow.sampling_rate", Value::from(10)).unwrap();
+        e.set("winlog.event_data.Image", Value::from("C:\\x.exe"))
+            .unwrap();
+        e.set("winlog.event_id", Value::from(1)).unwrap();
+        assert_eq!(e.get("event.id"), Some(FieldRef::Str("e1")));
+        assert_eq!(e.get("ncsoc.sector"), Some(FieldRef::Str("energy")));
+        assert_eq!(
+            e.get("source.ip"),
+            Some(FieldRef::Ip("10.1.2.3".parse().unwrap()))
+        );
+        assert_eq!(e.get("destination.port"), Some(FieldRef::UInt(443)));
+        assert_eq!(e.get("source.port"), None);
+        assert_eq!(
+            e.get("event.category"),
+            Some(FieldRef::Strs(&["process".to_string()]))
+        );
+        assert_eq!(e.get("flow.sampling_rate"), Some(FieldRef::UInt(10)));
+        assert_eq!(
+            e.get("winlog.event_data.Image"),
+            Some(FieldRef::Str("C:\\x.exe"))
+        );
+        assert_eq!(
+            e.get("winlog.event_id"),
+            Some(FieldRef::Json(&Value::from(1)))
+        );
+        assert_eq!(e.get("nope"), None);
+        for (i, k) in EventFields::KEYS.iter().enumerate() {
+            assert_eq!(FieldKey::resolve(k), FieldKey::Field(i));
+            assert_eq!(FieldKey::resolve(k).name(), *k);
+        }
     }
 
     #[test]

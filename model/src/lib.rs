@@ -11,8 +11,10 @@ mod indicator;
 mod time;
 
 pub use deadletter::DeadLetter;
-pub use ecs::EcsValue;
-pub use event::{Event, EventFields, FlowRecord, KEY_ID, KEY_SECTOR, KEY_SOURCE, KEY_TIMESTAMP};
+pub use ecs::{EcsValue, FieldRef};
+pub use event::{
+    Event, EventFields, FieldKey, FlowRecord, KEY_ID, KEY_SECTOR, KEY_SOURCE, KEY_TIMESTAMP,
+};
 pub use incident::{Entity, Evidence, Incident, IncidentKind, Note, Severity, Status};
 pub use indicator::{Indicator, IndicatorKind, Tlp};
 pub use time::{civil_from_days, days_from_civil, days_in_month, Timestamp, TimestampError};

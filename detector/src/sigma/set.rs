@@ -1,0 +1,839 @@
+//! A loaded rule folder: every rule compiled once, grouped by log source, and evaluated
+//! against events.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use ncsoc_model::{Event, FieldKey};
+use serde::Serialize;
+
+use super::correlation::{self, Correlation};
+use super::fields::{FieldSpec, Scratch};
+use super::mapping::Mapping;
+use super::pattern::{Pattern, StrOp};
+use super::rule::{self, Detection, FieldResolver, Meta, RefOp, Search, Test};
+use super::yaml::{self, Kind, Node};
+use crate::table::FastMap;
+
+/// Largest rule file read.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+/// Most rules (detection and correlation) one folder may hold.
+pub const MAX_RULES: usize = 20_000;
+/// Most files looked at in one folder tree, and how deep it is walked.
+pub const MAX_FILES: usize = 50_000;
+const MAX_DIR_DEPTH: usize = 16;
+/// Most distinct fields all rules together may read.
+pub const MAX_FIELDS: usize = 65_536;
+
+/// A rule that was not loaded: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleError {
+    pub file: String,
+    pub line: u32,
+    pub reason: String,
+}
+
+impl std::fmt::Display for RuleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.reason)
+    }
+}
+
+/// A compiled detection rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub meta: Meta,
+    pub(crate) det: Detection,
+    /// Its log-source group; `None` when no mapping entry applies (dormant).
+    pub(crate) group: Option<u32>,
+}
+
+impl Rule {
+    pub fn is_active(&self) -> bool {
+        self.group.is_some()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Group {
+    /// The mapping entry's name.
+    name: String,
+    guard: Option<Detection>,
+    rules: Vec<u32>,
+}
+
+/// Which groups an event may belong to, found from a few exact-valued fields instead of
+/// evaluating every group's `when`: a group whose every `when` alternative names an exact
+/// value of some field is filed under those values; the others are tried on every event.
+#[derive(Debug, Default)]
+struct Dispatch {
+    /// Per field slot: lower-cased exact value → groups.
+    by_value: Vec<(u32, FastMap<String, Vec<u32>>)>,
+    always: Vec<u32>,
+}
+
+/// Per group: literals of which each rule needs at least one in a given field, searched
+/// for all rules at once (Aho-Corasick per field), so that most rules are never evaluated
+/// on an event that cannot match them.
+#[derive(Debug, Default)]
+struct Prefilter {
+    /// Field slot, the automaton over its literals, and the rules of each literal.
+    fields: Vec<(u32, aho_corasick::AhoCorasick, Vec<Vec<u32>>)>,
+    /// Rules without a usable literal: always evaluated.
+    always: Vec<u32>,
+}
+
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    dispatch: Option<Dispatch>,
+    prefilters: Vec<Prefilter>,
+    mapping: Mapping,
+    specs: Vec<FieldSpec>,
+    spec_index: HashMap<FieldSpec, u32>,
+    groups: Vec<Group>,
+    group_of_entry: HashMap<usize, u32>,
+    rules: Vec<Rule>,
+    pub(crate) correlations: Vec<Correlation>,
+    pending_correlations: Vec<(String, Node)>,
+    errors: Vec<RuleError>,
+    files: usize,
+}
+
+struct Resolver<'a> {
+    mapping: &'a Mapping,
+    entry: Option<usize>,
+    raw: bool,
+    specs: &'a mut Vec<FieldSpec>,
+    index: &'a mut HashMap<FieldSpec, u32>,
+}
+
+impl Resolver<'_> {
+    fn intern(&mut self, spec: FieldSpec) -> u32 {
+        if let Some(&i) = self.index.get(&spec) {
+            return i;
+        }
+        // Past the bound every further field reads nothing (slot 0 is the keyword slot of
+        // a set: always present); the rule set stays usable and the count is reported.
+        if self.specs.len() >= MAX_FIELDS {
+            return 0;
+        }
+        let i = self.specs.len() as u32;
+        self.specs.push(spec.clone());
+        self.index.insert(spec, i);
+        i
+    }
+}
+
+impl FieldResolver for Resolver<'_> {
+    fn slot(&mut self, field: &str) -> u32 {
+        let keys = if self.raw {
+            vec![field.to_string()]
+        } else {
+            self.mapping.candidates(self.entry, field)
+        };
+        self.intern(FieldSpec::new(
+            keys.iter().map(|k| FieldKey::resolve(k)).collect(),
+            false,
+        ))
+    }
+
+    fn keywords(&mut self) -> u32 {
+        let keys = self.mapping.keyword_fields.clone();
+        self.intern(FieldSpec::new(
+            keys.iter().map(|k| FieldKey::resolve(k)).collect(),
+            true,
+        ))
+    }
+}
+
+/// Loading summary, for `ncsoc rules check` and the logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub files: usize,
+    pub rules: usize,
+    pub active: usize,
+    pub dormant: usize,
+    pub correlations: usize,
+    pub invalid: usize,
+}
+
+impl RuleSet {
+    pub fn new(mapping: Mapping) -> Self {
+        Self {
+            mapping,
+            ..Self::default()
+        }
+    }
+
+    /// Loads every `*.yml` / `*.yaml` under `dir` (recursively, in name order). The
+    /// mapping is `dir/mapping.yml` or `dir/sigma/mapping.yml` when present, else the
+    /// built-in one. Rules that do not load are listed in [`RuleSet::errors`]; the others
+    /// load. `threshold` rules (ncsoc's own format) live in the same tree.
+    pub fn load_dir(dir: &Path) -> Self {
+        let mut files = Vec::new();
+        let mut errors = Vec::new();
+        walk(dir, 0, &mut files, &mut errors);
+        files.sort();
+        let mapping_path = ["mapping.yml", "sigma/mapping.yml"]
+            .iter()
+            .map(|p| dir.join(p))
+            .find(|p| p.is_file());
+        let mapping = match &mapping_path {
+            Some(p) => match read_bounded(p).and_then(|s| {
+                Mapping::parse(&s).map_err(|(line, reason)| RuleError {
+                    file: p.display().to_string(),
+                    line,
+                    reason,
+                })
+            }) {
+                Ok(m) => m,
+                Err(e) => {
+                    errors.push(e);
+                    Mapping::builtin()
+                }
+            },
+            None => Mapping::builtin(),
+        };
+        let mut set = RuleSet::new(mapping);
+        set.errors = errors;
+        for f in files {
+            if Some(&f) == mapping_path.as_ref() {
+                continue;
+            }
+            set.files += 1;
+            match read_bounded(&f) {
+                Ok(src) => set.add_source(&f.display().to_string(), &src),
+                Err(e) => set.errors.push(e),
+            }
+        }
+        set.finish();
+        set
+    }
+
+    /// Adds the rule documents of one file. Call [`RuleSet::finish`] after the last.
+    pub fn add_source(&mut self, file: &str, src: &str) {
+        let docs = match yaml::parse_documents(src) {
+            Ok(d) => d,
+            Err(e) => {
+                self.errors.push(RuleError {
+                    file: file.to_string(),
+                    line: e.line,
+                    reason: format!("invalid YAML: {}", e.reason),
+                });
+                return;
+            }
+        };
+        for doc in docs {
+            if doc.kind == Kind::Null {
+                continue;
+            }
+            if self.rules.len() + self.correlations.len() + self.pending_correlations.len()
+                >= MAX_RULES
+            {
+                self.errors.push(RuleError {
+                    file: file.to_string(),
+                    line: doc.line,
+                    reason: format!("more than {MAX_RULES} rules; the rest are not loaded"),
+                });
+                return;
+            }
+            if let Err((line, reason)) = self.add_doc(file, doc) {
+                self.errors.push(RuleError {
+                    file: file.to_string(),
+                    line,
+                    reason,
+                });
+            }
+        }
+    }
+
+    fn add_doc(&mut self, file: &str, doc: Node) -> Result<(), rule::LineError> {
+        if !matches!(doc.kind, Kind::Map(_)) {
+            return Err((doc.line, "a rule is a YAML map".into()));
+        }
+        if doc.get("correlation").is_some() || doc.get("threshold").is_some() {
+            // Resolved once every detection rule is known (they refer to them).
+            self.pending_correlations.push((file.to_string(), doc));
+            return Ok(());
+        }
+        if let Some(a) = doc.get("action") {
+            return Err((
+                a.line,
+                "`action` documents (Sigma 1 collections) are not supported".into(),
+            ));
+        }
+        let meta = rule::parse_meta(&doc, file)?;
+        let det = doc
+            .get("detection")
+            .ok_or((doc.line, "missing `detection`".to_string()))?;
+        let entry = self.mapping.entry_for(&meta.logsource);
+        let mut res = Resolver {
+            mapping: &self.mapping,
+            entry,
+            raw: false,
+            specs: &mut self.specs,
+            index: &mut self.spec_index,
+        };
+        let det = rule::compile_detection(det, &mut res)?;
+        let group = match entry {
+            Some(e) => Some(self.group_for(e)?),
+            None => None,
+        };
+        let idx = self.rules.len() as u32;
+        if let Some(g) = group {
+            self.groups[g as usize].rules.push(idx);
+        }
+        self.rules.push(Rule { meta, det, group });
+        Ok(())
+    }
+
+    fn group_for(&mut self, entry: usize) -> Result<u32, rule::LineError> {
+        if let Some(&g) = self.group_of_entry.get(&entry) {
+            return Ok(g);
+        }
+        let e = &self.mapping.logsources[entry];
+        let guard = match &e.when {
+            None => None,
+            Some(when) => {
+                let mut res = Resolver {
+                    mapping: &self.mapping,
+                    entry: None,
+                    raw: true,
+                    specs: &mut self.specs,
+                    index: &mut self.spec_index,
+                };
+                let full = when.get("condition").is_some();
+                let det = if full {
+                    when.clone()
+                } else {
+                    Node {
+                        line: when.line,
+                        kind: Kind::Map(vec![
+                            ("when".into(), when.line, when.clone()),
+                            (
+                                "condition".into(),
+                                when.line,
+                                Node {
+                                    line: when.line,
+                                    kind: Kind::Str("when".into()),
+                                },
+                            ),
+                        ]),
+                    }
+                };
+                let d = rule::compile_detection(&det, &mut res)
+                    .map_err(|(l, r)| (l, format!("mapping entry `{}`: `when`: {r}", e.name)))?;
+                Some(d)
+            }
+        };
+        let g = self.groups.len() as u32;
+        self.groups.push(Group {
+            name: e.name.clone(),
+            guard,
+            rules: Vec::new(),
+        });
+        self.group_of_entry.insert(entry, g);
+        Ok(g)
+    }
+
+    /// Compiles the correlation and threshold rules, now that every rule is known, and
+    /// builds the group dispatch.
+    pub fn finish(&mut self) {
+        for (file, doc) in std::mem::take(&mut self.pending_correlations) {
+            match correlation::compile(&doc, &file, self) {
+                Ok(c) => self.correlations.push(c),
+                Err((line, reason)) => self.errors.push(RuleError { file, line, reason }),
+            }
+        }
+        self.dispatch = Some(self.build_dispatch());
+        self.prefilters = (0..self.groups.len())
+            .map(|g| self.build_prefilter(g))
+            .collect();
+    }
+
+    /// The (field, literals) atoms one of which must hold for rule `r` to match.
+    fn rule_atoms(&self, r: &Rule) -> Option<Vec<(u32, Vec<String>)>> {
+        use super::condition::Cond;
+        fn required(c: &Cond) -> Option<Vec<usize>> {
+            match c {
+                Cond::Search(i) => Some(vec![*i]),
+                Cond::And(items) => items.iter().find_map(required),
+                Cond::Or(items) => {
+                    let mut out = Vec::new();
+                    for i in items {
+                        out.extend(required(i)?);
+                    }
+                    Some(out)
+                }
+                Cond::Not(_) => None,
+            }
+        }
+        fn atoms_of(s: &Search, out: &mut Vec<(u32, Vec<String>)>) -> bool {
+            match s {
+                Search::Any(alts) => alts.iter().all(|a| atoms_of(a, out)),
+                Search::All(tests) => tests.iter().any(|t| match &t.test {
+                    Test::Values { pats, all: false } => {
+                        let mut lits = Vec::new();
+                        if pats.iter().all(|p| p.required_literals(&mut lits)) {
+                            out.push((t.slot, lits));
+                            true
+                        } else {
+                            false
+                        }
+                    }
+                    Test::Values { pats, all: true } => {
+                        // Every pattern must match: any one's literals will do.
+                        pats.iter().any(|p| {
+                            let mut lits = Vec::new();
+                            p.required_literals(&mut lits) && {
+                                out.push((t.slot, lits));
+                                true
+                            }
+                        })
+                    }
+                    _ => false,
+                }),
+            }
+        }
+        let searches = required(&r.det.cond)?;
+        let mut out = Vec::new();
+        for si in searches {
+            if !atoms_of(&r.det.searches[si], &mut out) {
+                return None;
+            }
+        }
+        Some(out)
+    }
+
+    fn build_prefilter(&self, g: usize) -> Prefilter {
+        let mut p = Prefilter::default();
+        let mut per_slot: Vec<(u32, Vec<String>, Vec<Vec<u32>>)> = Vec::new();
+        for &ri in &self.groups[g].rules {
+            match self.rule_atoms(&self.rules[ri as usize]) {
+                Some(atoms) if !atoms.is_empty() => {
+                    for (slot, lits) in atoms {
+                        let i = match per_slot.iter().position(|(s, _, _)| *s == slot) {
+                            Some(i) => i,
+                            None => {
+                                per_slot.push((slot, Vec::new(), Vec::new()));
+                                per_slot.len() - 1
+                            }
+                        };
+                        let (_, pats, rules) = &mut per_slot[i];
+                        for l in lits {
+                            match pats.iter().position(|x| *x == l) {
+                                Some(j) => {
+                                    if !rules[j].contains(&ri) {
+                                        rules[j].push(ri);
+                                    }
+                                }
+                                None => {
+                                    pats.push(l);
+                                    rules.push(vec![ri]);
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => p.always.push(ri),
+            }
+        }
+        for (slot, pats, rules) in per_slot {
+            match aho_corasick::AhoCorasick::new(&pats) {
+                Ok(ac) => p.fields.push((slot, ac, rules)),
+                Err(_) => p.always.extend(rules.into_iter().flatten()),
+            }
+        }
+        p.always.sort_unstable();
+        p.always.dedup();
+        p
+    }
+
+    fn build_dispatch(&self) -> Dispatch {
+        let mut d = Dispatch::default();
+        // The exact values an alternative requires of one field, if it requires any.
+        fn key_of(tests: &[rule::FieldTest]) -> Option<(u32, Vec<&str>)> {
+            tests.iter().find_map(|t| match &t.test {
+                Test::Values { pats, all: false } => {
+                    let mut needles = Vec::new();
+                    for p in pats {
+                        match p {
+                            Pattern::Str {
+                                op: StrOp::Exact,
+                                needle,
+                                cased: false,
+                            } => needles.push(needle.as_str()),
+                            Pattern::Set(set) => needles.extend(set.exact_only()?),
+                            _ => return None,
+                        }
+                    }
+                    Some((t.slot, needles))
+                }
+                _ => None,
+            })
+        }
+        for (gi, g) in self.groups.iter().enumerate() {
+            let gi = gi as u32;
+            if g.rules.is_empty() {
+                continue;
+            }
+            let keys: Option<Vec<(u32, Vec<&str>)>> = match &g.guard {
+                Some(det)
+                    if det.searches.len() == 1 && det.cond == super::condition::Cond::Search(0) =>
+                {
+                    match &det.searches[0] {
+                        Search::All(tests) => key_of(tests).map(|k| vec![k]),
+                        Search::Any(alts) => alts
+                            .iter()
+                            .map(|a| match a {
+                                Search::All(tests) => key_of(tests),
+                                Search::Any(_) => None,
+                            })
+                            .collect(),
+                    }
+                }
+                _ => None,
+            };
+            match keys {
+                Some(keys) => {
+                    for (slot, needles) in keys {
+                        let i = match d.by_value.iter().position(|(s, _)| *s == slot) {
+                            Some(i) => i,
+                            None => {
+                                d.by_value.push((slot, FastMap::default()));
+                                d.by_value.len() - 1
+                            }
+                        };
+                        for n in needles {
+                            let list = d.by_value[i].1.entry(n.to_string()).or_default();
+                            if !list.contains(&gi) {
+                                list.push(gi);
+                            }
+                        }
+                    }
+                }
+                None => d.always.push(gi),
+            }
+        }
+        d
+    }
+
+    /// Compiles a threshold rule's own filter (a Sigma detection) as a hidden rule and
+    /// gives its index.
+    pub(crate) fn add_hidden_rule(
+        &mut self,
+        meta: Meta,
+        det: &Node,
+    ) -> Result<u32, rule::LineError> {
+        let entry = self.mapping.entry_for(&meta.logsource);
+        let mut res = Resolver {
+            mapping: &self.mapping,
+            entry,
+            raw: false,
+            specs: &mut self.specs,
+            index: &mut self.spec_index,
+        };
+        let det = rule::compile_detection(det, &mut res)?;
+        let g = match entry {
+            Some(e) => self.group_for(e)?,
+            None if meta.logsource == rule::LogSource::default() => self.all_events_group(),
+            None => {
+                return Err((
+                    meta.line,
+                    format!("no logsource mapping for {}", meta.logsource),
+                ))
+            }
+        };
+        let idx = self.rules.len() as u32;
+        self.groups[g as usize].rules.push(idx);
+        self.rules.push(Rule {
+            meta,
+            det,
+            group: Some(g),
+        });
+        Ok(idx)
+    }
+
+    /// The slot of Sigma field `field` as read for rules of `meta`'s log source.
+    pub(crate) fn slot_for(&mut self, meta: &Meta, field: &str) -> u32 {
+        let entry = self.mapping.entry_for(&meta.logsource);
+        let mut res = Resolver {
+            mapping: &self.mapping,
+            entry,
+            raw: false,
+            specs: &mut self.specs,
+            index: &mut self.spec_index,
+        };
+        res.slot(field)
+    }
+
+    pub(crate) fn specs(&self) -> &[FieldSpec] {
+        &self.specs
+    }
+
+    fn all_events_group(&mut self) -> u32 {
+        if let Some(i) = self.groups.iter().position(|g| g.name == "*all events*") {
+            return i as u32;
+        }
+        self.groups.push(Group {
+            name: "*all events*".into(),
+            guard: None,
+            rules: Vec::new(),
+        });
+        (self.groups.len() - 1) as u32
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Evaluates every group's `when` and every rule on every event (tests compare this
+    /// with the dispatch and the prefilter).
+    #[cfg(test)]
+    pub(crate) fn without_dispatch(&mut self) {
+        self.dispatch = None;
+        self.prefilters.clear();
+    }
+
+    /// The correlation and threshold rules.
+    pub fn correlations(&self) -> &[Correlation] {
+        &self.correlations
+    }
+
+    pub fn errors(&self) -> &[RuleError] {
+        &self.errors
+    }
+
+    pub fn mapping(&self) -> &Mapping {
+        &self.mapping
+    }
+
+    /// Finds a rule by id or `name`.
+    pub fn find(&self, reference: &str) -> Option<u32> {
+        self.rules
+            .iter()
+            .position(|r| r.meta.id == reference || r.meta.name.as_deref() == Some(reference))
+            .map(|i| i as u32)
+    }
+
+    pub fn summary(&self) -> Summary {
+        let visible = self
+            .rules
+            .iter()
+            .filter(|r| !r.meta.id.starts_with("threshold:"));
+        let active = visible.clone().filter(|r| r.is_active()).count();
+        let rules = visible.count();
+        Summary {
+            files: self.files,
+            rules,
+            active,
+            dormant: rules - active,
+            correlations: self.correlations.len(),
+            invalid: self.errors.len(),
+        }
+    }
+
+    /// The log-source group names, with how many rules each holds.
+    pub fn groups(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.groups.iter().map(|g| (g.name.as_str(), g.rules.len()))
+    }
+
+    /// Pushes onto `out` the index of every rule that matches `e`. Reuses `sc`; does not
+    /// allocate once `sc` and `out` have grown.
+    pub fn matches(&self, e: &Event, sc: &mut Scratch, out: &mut Vec<u32>) {
+        sc.begin(self.specs.len());
+        let mut cand = std::mem::take(&mut sc.groups);
+        cand.clear();
+        match &self.dispatch {
+            Some(d) => {
+                cand.extend_from_slice(&d.always);
+                for (slot, map) in &d.by_value {
+                    let r = sc.values(*slot, &self.specs[*slot as usize], e);
+                    for i in r {
+                        if let Some(gs) = map.get(sc.low(i)) {
+                            cand.extend_from_slice(gs);
+                        }
+                    }
+                }
+                cand.sort_unstable();
+                cand.dedup();
+            }
+            None => cand.extend(0..self.groups.len() as u32),
+        }
+        for &gi in &cand {
+            let g = &self.groups[gi as usize];
+            if g.rules.is_empty() {
+                continue;
+            }
+            if let Some(guard) = &g.guard {
+                let specs = &self.specs;
+                if !guard
+                    .cond
+                    .eval(&mut |si| eval_search(&guard.searches[si], e, sc, specs))
+                {
+                    continue;
+                }
+            }
+            // Rules whose literals occur in the event, plus those without literals.
+            let mut rules = std::mem::take(&mut sc.rules);
+            rules.clear();
+            match self.prefilters.get(gi as usize) {
+                Some(p) => {
+                    rules.extend_from_slice(&p.always);
+                    for (slot, ac, lit_rules) in &p.fields {
+                        let r = sc.values(*slot, &self.specs[*slot as usize], e);
+                        for i in r {
+                            for m in ac.find_overlapping_iter(sc.low(i)) {
+                                rules.extend_from_slice(&lit_rules[m.pattern().as_usize()]);
+                            }
+                        }
+                    }
+                    rules.sort_unstable();
+                    rules.dedup();
+                }
+                None => rules.extend_from_slice(&g.rules),
+            }
+            for &ri in &rules {
+                let r = &self.rules[ri as usize];
+                let specs = &self.specs;
+                if r.det
+                    .cond
+                    .eval(&mut |si| eval_search(&r.det.searches[si], e, sc, specs))
+                {
+                    out.push(ri);
+                }
+            }
+            sc.rules = rules;
+        }
+        sc.groups = cand;
+    }
+}
+
+fn eval_search(s: &Search, e: &Event, sc: &mut Scratch, specs: &[FieldSpec]) -> bool {
+    match s {
+        Search::Any(items) => items.iter().any(|s| eval_search(s, e, sc, specs)),
+        Search::All(tests) => tests.iter().all(|t| {
+            let r = sc.values(t.slot, &specs[t.slot as usize], e);
+            match &t.test {
+                Test::Null => r.clone().all(|i| sc.orig(i).is_empty()),
+                Test::Exists(b) => r.is_empty() != *b,
+                Test::Values { pats, all } => {
+                    if r.is_empty() {
+                        false
+                    } else if *all {
+                        pats.iter()
+                            .all(|p| r.clone().any(|i| p.matches(sc.orig(i), sc.low(i))))
+                    } else {
+                        r.clone().any(|i| {
+                            let (o, l) = (sc.orig(i), sc.low(i));
+                            pats.iter().any(|p| p.matches(o, l))
+                        })
+                    }
+                }
+                Test::FieldRef {
+                    others,
+                    op,
+                    cased,
+                    all,
+                } => {
+                    let mut check = |o: u32| {
+                        let r2 = sc.values(o, &specs[o as usize], e);
+                        r.clone().any(|i| {
+                            r2.clone().any(|j| {
+                                let (a, b) = if *cased {
+                                    (sc.orig(i), sc.orig(j))
+                                } else {
+                                    (sc.low(i), sc.low(j))
+                                };
+                                match op {
+                                    RefOp::Equal => a == b,
+                                    RefOp::Prefix => a.starts_with(b),
+                                    RefOp::Suffix => a.ends_with(b),
+                                    RefOp::Contains => a.contains(b),
+                                }
+                            })
+                        })
+                    };
+                    if *all {
+                        others.iter().all(|&o| check(o))
+                    } else {
+                        others.iter().any(|&o| check(o))
+                    }
+                }
+            }
+        }),
+    }
+}
+
+fn read_bounded(p: &Path) -> Result<String, RuleError> {
+    let err = |reason: String| RuleError {
+        file: p.display().to_string(),
+        line: 0,
+        reason,
+    };
+    let meta = std::fs::metadata(p).map_err(|e| err(format!("cannot read: {e}")))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(err(format!("file larger than {MAX_FILE_BYTES} bytes")));
+    }
+    let bytes = std::fs::read(p).map_err(|e| err(format!("cannot read: {e}")))?;
+    String::from_utf8(bytes)
+        .map_err(|e| err(format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to())))
+}
+
+/// Rule files under `dir`, bounded in count and depth; symlinked folders are not followed.
+fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>, errors: &mut Vec<RuleError>) {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            errors.push(RuleError {
+                file: dir.display().to_string(),
+                line: 0,
+                reason: format!("cannot read folder: {e}"),
+            });
+            return;
+        }
+    };
+    let mut entries: Vec<_> = rd.filter_map(Result::ok).collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        if out.len() >= MAX_FILES {
+            errors.push(RuleError {
+                file: dir.display().to_string(),
+                line: 0,
+                reason: format!("more than {MAX_FILES} files; the rest are not read"),
+            });
+            return;
+        }
+        let Ok(ft) = entry.file_type() else { continue };
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        if ft.is_dir() {
+            if depth < MAX_DIR_DEPTH {
+                walk(&path, depth + 1, out, errors);
+            }
+        } else if (name.ends_with(".yml") || name.ends_with(".yaml")) && ft.is_file() {
+            out.push(path);
+        }
+    }
+}
+
+/// Rule files under `dir` and their modification times: what hot reload watches.
+pub fn fingerprint(dir: &Path) -> Vec<(PathBuf, Option<std::time::SystemTime>, u64)> {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    walk(dir, 0, &mut files, &mut errors);
+    files.sort();
+    files
+        .into_iter()
+        .map(|f| {
+            let m = std::fs::metadata(&f).ok();
+            let mtime = m.as_ref().and_then(|m| m.modified().ok());
+            let len = m.map_or(0, |m| m.len());
+            (f, mtime, len)
+        })
+        .collect()
+}
