@@ -216,6 +216,28 @@ async fn filters_sorts_and_cursors(store: Arc<dyn Store>) {
     assert_eq!(expected(&all, &q).len(), 1);
     assert_eq!(walk(store.as_ref(), &q, 5).await, expected(&all, &q));
 
+    // Text only an older version held does not find the incident; its latest text does.
+    let renamed = &mut all[1];
+    renamed.title = "Plugh-old campaign".into();
+    renamed.updated_at = Timestamp::from_secs(START.secs() + 200_000);
+    store.put_incident(renamed).await.unwrap();
+    renamed.title = "Plugh-new campaign".into();
+    renamed.updated_at = Timestamp::from_secs(START.secs() + 200_001);
+    store.put_incident(renamed).await.unwrap();
+    let renamed_id = renamed.id.clone();
+    let mut q = IncidentQuery::new(Scope::All);
+    q.text = Some("plugh-old".into());
+    assert!(store.incidents(&q).await.unwrap().is_empty());
+    q.text = Some("PLUGH".into());
+    let found = store.incidents(&q).await.unwrap();
+    assert_eq!(
+        found
+            .iter()
+            .map(|i| (i.id.as_str(), i.title.as_str()))
+            .collect::<Vec<_>>(),
+        [(renamed_id.as_str(), "Plugh-new campaign")]
+    );
+
     // A cursor is stable under inserts: incidents added before it are not seen, none
     // after it is repeated or lost.
     let q = IncidentQuery::new(Scope::All);

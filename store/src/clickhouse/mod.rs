@@ -592,15 +592,26 @@ impl Store for ClickHouseStore {
 
     async fn incidents(&self, q: &IncidentQuery) -> Result<Vec<Incident>> {
         self.ensure_schema().await?;
-        let Some((cond, binds)) = incident_conditions(q) else {
+        let Some((cond, cond_binds)) = incident_conditions(q) else {
             return Ok(Vec::new());
         };
+        // A text filter first narrows the incidents FINAL has to merge to those with any
+        // version whose text matches (the key in `PREWHERE`, so every version of those is
+        // still merged); the `WHERE` then checks the latest version.
+        let (prewhere, mut binds) = match &q.text {
+            Some(t) => (
+                " PREWHERE id IN (SELECT id FROM incidents WHERE position(search, ?) > 0)",
+                vec![BindValue::Str(t.to_lowercase())],
+            ),
+            None => ("", Vec::new()),
+        };
+        binds.extend(cond_binds);
         // The page in two steps: the ids of the page first, which reads only the narrow
         // filter and sort columns of every incident, then the documents of just those ids
         // (a primary-key lookup in `PREWHERE`, as in `incident`). Reading `doc` for every
         // incident to sort them was what made a large incident table slow to page.
         let sql = format!(
-            "SELECT id FROM incidents FINAL{cond} ORDER BY {} LIMIT {}",
+            "SELECT id FROM incidents FINAL{prewhere}{cond} ORDER BY {} LIMIT {}",
             q.sort.order_by(),
             q.limit
         );
