@@ -6,6 +6,7 @@
 #
 #   ROWS=10000000 INCIDENTS=100000 REQUESTS=500 scripts/bench-api.sh [sqlite|clickhouse|both]
 #
+# QUERIES=incidents (any part of a query's name) measures only those queries over HTTP.
 # The filled data is kept in BENCH_DIR (default /tmp/ncsoc-bench-api) and reused by the next
 # run with the same ROWS and INCIDENTS; `rm -rf` it when done (10 M rows: ~5 GB in SQLite).
 set -euo pipefail

@@ -136,11 +136,13 @@ pub fn schema_sql() -> String {
            PRIMARY KEY (value, incident_id)) WITHOUT ROWID;\n\
          CREATE INDEX IF NOT EXISTS incident_entities_incident ON incident_entities(incident_id);\n",
     );
-    // One index per sort order of the incident list, ending in id so a cursor position
-    // is one seek.
+    // One index per sort order of the incident list, with id so a cursor position is one
+    // seek, and the text filter's `search` so it is evaluated on the index: the row holds
+    // the whole document before it. (The indexes without `search` are replaced.)
     for col in ["last_seen", "first_seen", "severity_rank", "score"] {
         sql.push_str(&format!(
-            "CREATE INDEX IF NOT EXISTS incidents_{col}_id ON incidents({col}, id);\n"
+            "DROP INDEX IF EXISTS incidents_{col}_id;\n\
+             CREATE INDEX IF NOT EXISTS incidents_{col}_id_search ON incidents({col}, id, search);\n"
         ));
     }
     sql.push_str(
@@ -432,26 +434,38 @@ fn put_entities(tx: &rusqlite::Transaction<'_>, i: &Incident) -> rusqlite::Resul
 /// The `WHERE` clause (from ` WHERE`, or empty) and its parameters of an incident list
 /// query over `incidents AS i`; `None` when the scope allows nothing.
 fn incident_where(q: &IncidentQuery) -> Option<(String, Vec<SqlValue>)> {
+    // Conditions on the row (and the sort index, which holds `search`) come first and the
+    // per-row sector lookups last: SQLite evaluates them in this order, so the cheap ones
+    // reject most rows before a subquery runs for them.
     let mut conds: Vec<String> = Vec::new();
     let mut params: Vec<SqlValue> = Vec::new();
+    let mut late: Vec<(String, Vec<SqlValue>)> = Vec::new();
     let text = |v: &str| SqlValue::Text(v.to_string());
     let list = |n: usize| vec!["?"; n].join(",");
     if let Scope::Sectors(s) = &q.scope {
         if s.is_empty() {
             return None;
         }
-        conds.push(format!(
-            "EXISTS (SELECT 1 FROM incident_sectors x WHERE x.incident_id = i.id AND x.sector IN ({}))",
-            list(s.len())
+        late.push((
+            format!(
+                "EXISTS (SELECT 1 FROM incident_sectors x WHERE x.incident_id = i.id AND x.sector IN ({}))",
+                list(s.len())
+            ),
+            s.iter().map(|v| text(v)).collect(),
         ));
-        params.extend(s.iter().map(|v| text(v)));
     }
     if !q.sectors.is_empty() {
-        conds.push(format!(
-            "EXISTS (SELECT 1 FROM incident_sectors y WHERE y.incident_id = i.id AND y.sector IN ({}))",
-            list(q.sectors.len())
+        late.push((
+            format!(
+                "EXISTS (SELECT 1 FROM incident_sectors y WHERE y.incident_id = i.id AND y.sector IN ({}))",
+                list(q.sectors.len())
+            ),
+            q.sectors.iter().map(|v| text(v)).collect(),
         ));
-        params.extend(q.sectors.iter().map(|v| text(v)));
+    }
+    if let Some(t) = &q.text {
+        conds.push("instr(i.search, ?) > 0".into());
+        params.push(SqlValue::Text(t.to_lowercase()));
     }
     if !q.statuses.is_empty() {
         conds.push(format!("i.status IN ({})", list(q.statuses.len())));
@@ -466,9 +480,10 @@ fn incident_where(q: &IncidentQuery) -> Option<(String, Vec<SqlValue>)> {
         params.extend(q.kinds.iter().map(|v| text(v.as_str())));
     }
     if let Some(v) = &q.entity {
+        // The few incidents naming the entity, found by its index, rather than a lookup
+        // for every incident in sort order.
         conds.push(
-            "EXISTS (SELECT 1 FROM incident_entities n WHERE n.value = ? AND n.incident_id = i.id)"
-                .into(),
+            "i.id IN (SELECT n.incident_id FROM incident_entities n WHERE n.value = ?)".into(),
         );
         params.push(text(v));
     }
@@ -480,15 +495,15 @@ fn incident_where(q: &IncidentQuery) -> Option<(String, Vec<SqlValue>)> {
         conds.push("i.first_seen < ?".into());
         params.push(SqlValue::Integer(to.nanos()));
     }
-    if let Some(t) = &q.text {
-        conds.push("instr(i.search, ?) > 0".into());
-        params.push(SqlValue::Text(t.to_lowercase()));
-    }
     if let Some(c) = &q.after {
         conds.push(q.sort.after_condition());
         params.push(SqlValue::Integer(c.key));
         params.push(SqlValue::Integer(c.key));
         params.push(text(&c.id));
+    }
+    for (c, p) in late {
+        conds.push(c);
+        params.extend(p);
     }
     let cond = if conds.is_empty() {
         String::new()

@@ -162,7 +162,11 @@ impl ClickHouseStore {
         let keys: Vec<KeyRow> = loop {
             let mut w = q.clone();
             let whole = match (lo, hi) {
-                (Some(l), Some(h)) if h.saturating_sub(l) > span && q.ids.is_empty() => {
+                // A window at most twice the stretch (an incident's related lookup) is
+                // read whole: one query instead of a stretch and then the rest.
+                (Some(l), Some(h))
+                    if h.saturating_sub(l) > span.saturating_mul(2) && q.ids.is_empty() =>
+                {
                     if newest {
                         w.from = Some(Timestamp(h - span));
                     } else {
