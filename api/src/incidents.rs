@@ -20,6 +20,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use ncsoc_model::{Event, Evidence, Incident, IncidentKind, Note, Severity, Status, Timestamp};
 use ncsoc_store::control::{ChangeKind, Role};
 use ncsoc_store::{EventQuery, IncidentCursor, IncidentQuery, IncidentSort, Scope, Table};
@@ -53,6 +54,8 @@ const RELATED_MARGIN_NANOS: i64 = 5 * 60 * 1_000_000_000;
 const RELATED_SPAN_NANOS: i64 = 7 * 86_400 * 1_000_000_000;
 /// Sample events are looked for this far before the related window too.
 const SAMPLE_MARGIN_NANOS: i64 = 3_600 * 1_000_000_000;
+/// Related lookups in flight at once per table.
+const RELATED_PARALLEL: usize = 4;
 /// Address entities searched for related events and flows.
 const MAX_RELATED_ADDRESSES: usize = 16;
 /// Sample event ids taken from the evidence.
@@ -1282,10 +1285,16 @@ async fn related(
         .saturating_sub(RELATED_MARGIN_NANOS)
         .max(to.saturating_sub(RELATED_SPAN_NANOS));
     let (from, to) = (Timestamp(from), Timestamp(to));
-    // Sample events lie within the incident's span; bounding their lookup by time lets
-    // the stores read only those days instead of every stored id.
-    let ids_from = Timestamp(from.nanos().saturating_sub(SAMPLE_MARGIN_NANOS));
-    // Every lookup of both tables at once: the answer waits for the slowest, not the sum.
+    // Sample events lie within the incident's whole span (however long); bounding their
+    // lookup by time lets the stores read only those days instead of every stored id.
+    let ids_from = Timestamp(
+        incident
+            .first_seen
+            .nanos()
+            .saturating_sub(RELATED_MARGIN_NANOS + SAMPLE_MARGIN_NANOS),
+    );
+    // The lookups of both tables at once, a few at a time per table: the answer waits for
+    // the slowest rather than the sum, and one request never floods the store.
     let lookups = [Table::Events, Table::Flows].into_iter().map(|table| {
         let (ids, nets) = (&ids, &nets);
         async move {
@@ -1306,10 +1315,15 @@ async fn related(
                 q.limit = limit;
                 queries.push(q);
             }
-            let pages = futures_util::future::try_join_all(
-                queries.iter().map(|q| state.store.search(table, q)),
-            )
-            .await?;
+            // Collected first: a lazy `map` held across the await is not `Send` enough.
+            let searches: Vec<_> = queries
+                .iter()
+                .map(|q| state.store.search(table, q))
+                .collect();
+            let pages: Vec<Vec<Event>> = futures_util::stream::iter(searches)
+                .buffered(RELATED_PARALLEL)
+                .try_collect()
+                .await?;
             let mut found: Vec<Event> = pages.into_iter().flatten().collect();
             found.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
             found.dedup_by(|a, b| a.id == b.id);
