@@ -163,11 +163,7 @@ pub fn import_value(
 pub fn observable_id(base: &str, kind: IndicatorKind, value: &str) -> String {
     // FNV-1a, fixed: ids must not change between versions or machines.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let kind = serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    for b in kind.bytes().chain([0u8]).chain(value.bytes()) {
+    for b in kind.as_str().bytes().chain([0u8]).chain(value.bytes()) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }

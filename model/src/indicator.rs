@@ -34,6 +34,36 @@ pub enum Tlp {
     Red,
 }
 
+impl IndicatorKind {
+    /// The name as serialised (`ipv4`, `sha256`, ...), as stores keep it in a column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ipv4 => "ipv4",
+            Self::Ipv6 => "ipv6",
+            Self::Cidr => "cidr",
+            Self::Domain => "domain",
+            Self::Url => "url",
+            Self::Md5 => "md5",
+            Self::Sha1 => "sha1",
+            Self::Sha256 => "sha256",
+            Self::Email => "email",
+        }
+    }
+}
+
+impl Tlp {
+    /// The name as serialised (`clear`, `amber+strict`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Clear => "clear",
+            Self::Green => "green",
+            Self::Amber => "amber",
+            Self::AmberStrict => "amber+strict",
+            Self::Red => "red",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Indicator {
     pub id: String,
@@ -58,5 +88,27 @@ impl Indicator {
     /// Whether it applies at event time `t`: expired indicators stop matching.
     pub fn is_valid_at(&self, t: Timestamp) -> bool {
         t >= self.valid_from && self.valid_until.is_none_or(|u| t < u)
+    }
+}
+
+#[cfg(test)]
+mod names {
+    use super::*;
+
+    #[test]
+    fn names_are_the_serialised_ones() {
+        use IndicatorKind::*;
+        for k in [Ipv4, Ipv6, Cidr, Domain, Url, Md5, Sha1, Sha256, Email] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        for t in [
+            Tlp::Clear,
+            Tlp::Green,
+            Tlp::Amber,
+            Tlp::AmberStrict,
+            Tlp::Red,
+        ] {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
     }
 }

@@ -844,8 +844,7 @@ impl Store for SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )?;
                 for (i, doc) in &items {
-                    let kind = serde_json::to_value(i.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-                    let tlp = serde_json::to_value(i.tlp).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                    let (kind, tlp) = (i.kind.as_str(), i.tlp.as_str());
                     st.execute(params![i.id, kind, i.value, i.source, i.valid_from.nanos(), i.valid_until.map(Timestamp::nanos), tlp, doc])?;
                 }
             }

@@ -649,22 +649,17 @@ impl Store for ClickHouseStore {
     async fn put_indicators(&self, indicators: &[Indicator]) -> Result<()> {
         self.ensure_schema().await?;
         let version = Timestamp::now().nanos();
-        let name = |v: serde_json::Result<serde_json::Value>| {
-            v.ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
-        };
         let rows: Vec<IndicatorRow> = indicators
             .iter()
             .map(|i| {
                 Ok(IndicatorRow {
                     id: i.id.clone(),
-                    kind: name(serde_json::to_value(i.kind)),
+                    kind: i.kind.as_str().to_string(),
                     value: i.value.clone(),
                     source: i.source.clone(),
                     valid_from: i.valid_from.nanos(),
                     valid_until: i.valid_until.map(Timestamp::nanos),
-                    tlp: name(serde_json::to_value(i.tlp)),
+                    tlp: i.tlp.as_str().to_string(),
                     version,
                     doc: serde_json::to_string(i)
                         .map_err(|e| StoreError::Corrupt(e.to_string()))?,

@@ -123,13 +123,6 @@ fn text_columns() -> String {
     format!("concat({})", parts.join(", '\\n', "))
 }
 
-fn indicator_kind_name(kind: ncsoc_model::IndicatorKind) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 impl ClickHouseStore {
     /// A page of rows in two steps, so only the page's rows are read whole: first the
     /// (time, id) of the page, trying a short stretch of the window at the end the order
@@ -332,7 +325,7 @@ impl ClickHouseStore {
         let mut outer = String::from(" WHERE d != ''");
         if let Some(k) = q.kind {
             outer.push_str(" AND k = ?");
-            binds.push(BindValue::Str(indicator_kind_name(k)));
+            binds.push(BindValue::Str(k.as_str().into()));
         }
         if let Some(s) = &q.source {
             outer.push_str(" AND src = ?");

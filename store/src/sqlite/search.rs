@@ -361,13 +361,6 @@ fn key_text(v: SqlValue) -> Option<String> {
     }
 }
 
-fn indicator_kind_name(kind: ncsoc_model::IndicatorKind) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 impl SqliteStore {
     pub(super) async fn search_rows(&self, table: Table, q: &EventQuery) -> Result<Vec<Event>> {
         if table == Table::DeadLetters {
@@ -530,7 +523,7 @@ impl SqliteStore {
         let mut params: Vec<SqlValue> = Vec::new();
         if let Some(k) = q.kind {
             conds.push("kind = ?");
-            params.push(SqlValue::Text(indicator_kind_name(k)));
+            params.push(SqlValue::Text(k.as_str().into()));
         }
         if let Some(s) = &q.source {
             conds.push("source = ?");
