@@ -341,6 +341,34 @@ pub enum WriteMode {
     Retry,
 }
 
+/// Where the store writer ([`Writer`]) sends its batches: a [`Store`] (through
+/// [`StoreSink`]), or, on an intake node of a scaled-out deployment, the message bus that
+/// the analysis nodes read. A sink that cannot take a batch answers
+/// [`StoreError::Unavailable`], and the writer spools the batch until it can.
+#[async_trait]
+pub trait Sink: Send + Sync + 'static {
+    /// Names the spool folder (`<data_dir>/spool/<name>`) and the logs.
+    fn name(&self) -> &'static str;
+    async fn write_events(&self, events: &[Event], mode: WriteMode) -> Result<()>;
+    async fn write_dead_letters(&self, letters: &[DeadLetter], mode: WriteMode) -> Result<()>;
+}
+
+/// A [`Store`] as the writer's [`Sink`].
+pub struct StoreSink(pub Arc<dyn Store>);
+
+#[async_trait]
+impl Sink for StoreSink {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    async fn write_events(&self, events: &[Event], mode: WriteMode) -> Result<()> {
+        self.0.write_events(events, mode).await
+    }
+    async fn write_dead_letters(&self, letters: &[DeadLetter], mode: WriteMode) -> Result<()> {
+        self.0.write_dead_letters(letters, mode).await
+    }
+}
+
 /// What a storage backend offers. Implementations: [`sqlite::SqliteStore`],
 /// [`clickhouse::ClickHouseStore`].
 #[async_trait]
@@ -398,6 +426,33 @@ pub trait Store: Send + Sync + 'static {
 
     /// Quick liveness check for `/healthz`.
     async fn ping(&self) -> Result<()>;
+
+    /// Keeps `value` under `key`, replacing what was there: the state a node of a
+    /// scaled-out deployment hands over to the next owner of its work (the detector's
+    /// checkpoint of one partition, with the offsets it covers). At most
+    /// [`MAX_STATE_BYTES`].
+    async fn put_state(&self, key: &str, value: &[u8]) -> Result<()>;
+    /// What [`Store::put_state`] last kept under `key`.
+    async fn state(&self, key: &str) -> Result<Option<Vec<u8>>>;
+}
+
+/// Largest value [`Store::put_state`] takes.
+pub const MAX_STATE_BYTES: usize = 256 << 20;
+
+/// Refuses a state key or value over the limits (a key is at most 256 printable bytes).
+pub fn check_state(key: &str, value: &[u8]) -> Result<()> {
+    if key.is_empty() || key.len() > 256 || key.bytes().any(|b| b.is_ascii_control()) {
+        return Err(StoreError::BadQuery(format!(
+            "state key must be 1..=256 bytes without control characters: {key:?}"
+        )));
+    }
+    if value.len() > MAX_STATE_BYTES {
+        return Err(StoreError::BadQuery(format!(
+            "state value of {} bytes is over the {MAX_STATE_BYTES}-byte limit",
+            value.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Runs blocking work (a SQLite transaction, a spool file write) on the current thread

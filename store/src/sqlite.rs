@@ -149,7 +149,8 @@ pub fn schema_sql() -> String {
         "CREATE INDEX IF NOT EXISTS incidents_status_last_seen ON incidents(status, last_seen);\n\
          CREATE TABLE IF NOT EXISTS indicators (id TEXT PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL, \
            source TEXT NOT NULL, valid_from INTEGER NOT NULL, valid_until INTEGER, tlp TEXT NOT NULL, doc TEXT NOT NULL);\n\
-         CREATE INDEX IF NOT EXISTS indicators_value ON indicators(kind, value);\n",
+         CREATE INDEX IF NOT EXISTS indicators_value ON indicators(kind, value);\n\
+         CREATE TABLE IF NOT EXISTS node_state (key TEXT PRIMARY KEY, updated INTEGER NOT NULL, value BLOB NOT NULL);\n",
     );
     sql
 }
@@ -928,6 +929,30 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
         self.with_reader(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(sql_err))
             .await
+    }
+
+    async fn put_state(&self, key: &str, value: &[u8]) -> Result<()> {
+        crate::check_state(key, value)?;
+        let (key, value) = (key.to_string(), value.to_vec());
+        self.with_writer(move |c| {
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO node_state (key, updated, value) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(rusqlite::params![key, Timestamp::now().nanos(), value])
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn state(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let key = key.to_string();
+        self.with_reader(move |c| {
+            use rusqlite::OptionalExtension;
+            c.prepare_cached("SELECT value FROM node_state WHERE key = ?1")
+                .and_then(|mut st| st.query_row([key], |r| r.get(0)).optional())
+                .map_err(sql_err)
+        })
+        .await
     }
 }
 

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::spool::{Spool, SpoolBatch, SpoolError};
-use crate::{Store, StoreConfig, StoreError, StoreMetrics, WriteMode};
+use crate::{Sink, Store, StoreConfig, StoreError, StoreMetrics, StoreSink, WriteMode};
 
 // Events travel unboxed: one allocation fewer per event on the hot path, at the price of
 // wider channel slots.
@@ -141,6 +141,25 @@ impl Writer {
         metrics: Arc<StoreMetrics>,
         tap: Option<mpsc::Sender<Vec<Event>>>,
     ) -> Result<Self, StoreError> {
+        Self::start_sink(
+            Arc::new(StoreSink(store)),
+            config,
+            metrics,
+            tap,
+            WriteMode::Fresh,
+        )
+    }
+
+    /// The writer over any [`Sink`]. `first_write` is the mode of a batch's first attempt:
+    /// [`WriteMode::Retry`] when the rows may have been written before (records read
+    /// again from a bus after a crash), so the sink skips what it already holds.
+    pub fn start_sink(
+        store: Arc<dyn Sink>,
+        config: &StoreConfig,
+        metrics: Arc<StoreMetrics>,
+        tap: Option<mpsc::Sender<Vec<Event>>>,
+        first_write: WriteMode,
+    ) -> Result<Self, StoreError> {
         let spool = Spool::open(
             &config.data_dir.join("spool").join(store.name()),
             config.spool.max_bytes,
@@ -156,6 +175,7 @@ impl Writer {
             retry: Duration::from_millis(config.spool.retry_interval_ms.max(10)),
             buf: Batch::default(),
             tap,
+            first_write,
         };
         let task = tokio::spawn(task.run(rx));
         Ok(Self {
@@ -185,7 +205,7 @@ struct Batch {
 }
 
 struct Task {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Sink>,
     spool: Arc<Spool>,
     metrics: Arc<StoreMetrics>,
     batch_size: usize,
@@ -193,6 +213,7 @@ struct Task {
     retry: Duration,
     buf: Batch,
     tap: Option<mpsc::Sender<Vec<Event>>>,
+    first_write: WriteMode,
 }
 
 impl Task {
@@ -279,7 +300,7 @@ impl Task {
             let mut written = false;
             if self.spool.is_empty() {
                 let start = Instant::now();
-                match self.write(&self.buf.rows, WriteMode::Fresh).await {
+                match self.write(&self.buf.rows, self.first_write).await {
                     Ok(()) => {
                         self.metrics
                             .record_write(rows, start.elapsed().as_micros() as u64);

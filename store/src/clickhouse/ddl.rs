@@ -139,6 +139,10 @@ pub fn schema(db: &str, f: Features, retention_days: u32) -> Vec<String> {
              ENGINE = ReplacingMergeTree(version)\nORDER BY id",
             s = lc("String")
         ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS `{db}`.`node_state` (\n    `key` String,\n    `version` Int64,\n    `value` Array(UInt8)\n) \
+             ENGINE = ReplacingMergeTree(version)\nORDER BY key"
+        ),
     ]
 }
 

@@ -90,6 +90,13 @@ struct IndicatorRow {
     doc: String,
 }
 
+#[derive(Debug, ::clickhouse::Row, serde::Serialize, serde::Deserialize)]
+struct StateRow {
+    key: String,
+    version: i64,
+    value: Vec<u8>,
+}
+
 impl ClickHouseStore {
     /// Connects and creates or updates the schema; a server that is down is not an error
     /// here (see the module docs), a wrong password or bad config is.
@@ -710,6 +717,31 @@ impl Store for ClickHouseStore {
         self.timed(self.admin.query("SELECT 1").fetch_one::<u8>())
             .await
             .map(|_| ())
+    }
+
+    async fn put_state(&self, key: &str, value: &[u8]) -> Result<()> {
+        crate::check_state(key, value)?;
+        self.ensure_schema().await?;
+        let row = StateRow {
+            key: key.to_string(),
+            version: Timestamp::now().nanos(),
+            value: value.to_vec(),
+        };
+        self.insert_rows("node_state", std::slice::from_ref(&row))
+            .await
+    }
+
+    async fn state(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.ensure_schema().await?;
+        // The newest version, whether or not the replacing merge has run yet.
+        let q = self
+            .client
+            .query("SELECT ?fields FROM node_state WHERE key = ? ORDER BY version DESC LIMIT 1")
+            .bind(key);
+        Ok(self
+            .timed(q.fetch_optional::<StateRow>())
+            .await?
+            .map(|r| r.value))
     }
 }
 
