@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one command to check ncsoc on a fresh Debian/Ubuntu machine (also what CI runs):
-# installs missing system packages, starts ClickHouse on 127.0.0.1:8123 (stopped again on exit,
-# failures included), then runs cargo fmt --check, clippy -D warnings and the workspace tests.
+# installs missing system packages and the tansu Kafka broker (built once into a cache), starts
+# ClickHouse on 127.0.0.1:8123 (stopped again on exit, failures included), then runs cargo fmt
+# --check, clippy -D warnings and the workspace tests (which start their own brokers).
 # Honours CARGO_TARGET_DIR if the caller sets it.
 set -euo pipefail
 
@@ -17,6 +18,10 @@ extra=()
 command -v pkg-config >/dev/null || extra+=(pkg-config)
 [[ $(dpkg-query -W -f='${Status}' build-essential 2>/dev/null) == *'ok installed'* ]] || extra+=(build-essential)
 # The intake tests send with real clients: util-linux logger, curl, openssl, gzip.
+# librdkafka (the `kafka` feature) links the system's OpenSSL and zlib.
+for pkg in libssl-dev zlib1g-dev; do
+  [[ $(dpkg-query -W -f='${Status}' $pkg 2>/dev/null) == *'ok installed'* ]] || extra+=($pkg)
+done
 command -v logger >/dev/null || extra+=(bsdutils)
 command -v openssl >/dev/null || extra+=(openssl)
 command -v gzip >/dev/null || extra+=(gzip)
@@ -38,6 +43,11 @@ export NCSOC_OPENAPI_VALIDATOR=$venv/bin/python
 
 section "Browser test tools (tests/e2e: npm ci, playwright-core)"
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+
+section "Kafka-protocol broker (tansu, cached in \${NCSOC_TOOLS_DIR:-~/.cache/ncsoc/tools})"
+# The tests start their own broker on a loopback port (tests/kafka_scale.rs).
+NCSOC_TEST_TANSU=$(scripts/tansu.sh install)
+export NCSOC_TEST_TANSU
 
 section "ClickHouse"
 trap '"$clickhouse" stop || true' EXIT

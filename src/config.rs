@@ -24,6 +24,8 @@ pub struct Config {
     pub rules: RulesConfig,
     pub api: ncsoc_api::ApiConfig,
     pub intel: crate::intel::IntelConfig,
+    /// The bus between intake and analysis nodes (`ncsoc serve --role intake|analyze`).
+    pub kafka: ncsoc_collectors::kafka::KafkaConfig,
 }
 
 /// `[rules]`: Sigma and threshold rules evaluated by the detector (see rules/README.md).
@@ -151,6 +153,7 @@ impl Config {
         config.server.validate()?;
         config.intel.validate().map_err(anyhow::Error::msg)?;
         config.api.security.validate().map_err(anyhow::Error::msg)?;
+        config.kafka.validate().map_err(anyhow::Error::msg)?;
         Ok(config)
     }
 }

@@ -31,12 +31,12 @@ pub struct RulesSetup {
 /// The rules now loaded, for `GET /api/v1/rules`.
 #[derive(Default)]
 pub struct RulesBoard {
-    dir: Option<PathBuf>,
-    current: std::sync::RwLock<Option<Arc<RuleSet>>>,
+    pub(crate) dir: Option<PathBuf>,
+    pub(crate) current: std::sync::RwLock<Option<Arc<RuleSet>>>,
 }
 
 impl RulesBoard {
-    fn publish(&self, set: &Arc<RuleSet>) {
+    pub(crate) fn publish(&self, set: &Arc<RuleSet>) {
         if let Ok(mut c) = self.current.write() {
             *c = Some(set.clone());
         }
@@ -98,7 +98,7 @@ impl ncsoc_api::indicators::RuleView for RulesBoard {
 }
 
 /// Loads a rules folder, logging what did not load.
-fn load_rules(dir: &Path) -> Arc<RuleSet> {
+pub(crate) fn load_rules(dir: &Path) -> Arc<RuleSet> {
     let set = RuleSet::load_dir(dir);
     for e in set.errors() {
         tracing::warn!(rule = %e, "rule not loaded");
@@ -118,7 +118,7 @@ fn load_rules(dir: &Path) -> Arc<RuleSet> {
 
 /// Polls `dir` every `every` and sends a reloaded rule set when a file changed, appeared
 /// or went away. Stops when the receiver is gone.
-fn watch_rules(
+pub(crate) fn watch_rules(
     dir: PathBuf,
     every: Duration,
     tx: std::sync::mpsc::SyncSender<Arc<RuleSet>>,
@@ -157,16 +157,16 @@ pub struct DetectorTask {
 }
 
 pub struct DetectorMetrics {
-    stats: Mutex<DetectorStats>,
+    pub(crate) stats: Mutex<DetectorStats>,
     /// Wall time from a record's ingest (`event.created`) to the incident change it
     /// caused being recorded (stored, logged, announced), microseconds.
     incident_latency_us: Mutex<hdrhistogram::Histogram<u64>>,
-    open_incidents: std::sync::atomic::AtomicU64,
+    pub(crate) open_incidents: std::sync::atomic::AtomicU64,
     incident_writes: std::sync::atomic::AtomicU64,
     incident_write_errors: std::sync::atomic::AtomicU64,
-    checkpoints: std::sync::atomic::AtomicU64,
-    checkpoint_errors: std::sync::atomic::AtomicU64,
-    ioc_hits: std::sync::atomic::AtomicU64,
+    pub(crate) checkpoints: std::sync::atomic::AtomicU64,
+    pub(crate) checkpoint_errors: std::sync::atomic::AtomicU64,
+    pub(crate) ioc_hits: std::sync::atomic::AtomicU64,
 }
 
 impl Default for DetectorMetrics {
@@ -350,48 +350,8 @@ pub fn start(
     }
     sectors.publish(&detector);
     let metrics = Arc::new(DetectorMetrics::default());
-    // Each batch: the incidents one record changed, and that record's ingest time.
-    let (incidents_tx, mut incidents_rx) = mpsc::channel::<(Vec<Incident>, Option<Timestamp>)>(256);
 
-    let m = metrics.clone();
-    let writer = tokio::spawn(async move {
-        use std::sync::atomic::Ordering::Relaxed;
-        while let Some(first) = incidents_rx.recv().await {
-            // What queued up meanwhile is taken too, and an incident changed several
-            // times is recorded once, as it now is; its latency counts from the earliest
-            // record that changed it.
-            let mut round: Vec<(Incident, Option<Timestamp>)> = Vec::new();
-            let mut take = |(batch, created): (Vec<Incident>, Option<Timestamp>)| {
-                for inc in batch {
-                    match round.iter_mut().find(|(i, _)| i.id == inc.id) {
-                        Some(slot) => slot.0 = inc,
-                        None => round.push((inc, created)),
-                    }
-                }
-            };
-            take(first);
-            for _ in 1..RECORD_ROUND {
-                match incidents_rx.try_recv() {
-                    Ok(more) => take(more),
-                    Err(_) => break,
-                }
-            }
-            for (inc, created) in round {
-                let id = inc.id.clone();
-                match hub.upsert_detected(inc).await {
-                    Ok(Some(_)) => {
-                        m.incident_writes.fetch_add(1, Relaxed);
-                        m.record_latency(created);
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::warn!(incident = %id, error = %e, "incident change not recorded");
-                        m.incident_write_errors.fetch_add(1, Relaxed);
-                    }
-                }
-            }
-        }
-    });
+    let (incidents_tx, writer) = spawn_recorder(hub, metrics.clone());
 
     let m = metrics.clone();
     let board = sectors.clone();
@@ -453,6 +413,57 @@ pub fn start(
         sectors,
         rules: rules_board,
     })
+}
+
+/// The incident changes of one record, and that record's ingest time.
+pub(crate) type IncidentBatch = (Vec<Incident>, Option<Timestamp>);
+
+/// Records the detector's incident changes through `hub` (stored, logged, announced), in
+/// rounds: an incident changed several times while a round queued is recorded once.
+pub(crate) fn spawn_recorder(
+    hub: Arc<IncidentHub>,
+    m: Arc<DetectorMetrics>,
+) -> (mpsc::Sender<IncidentBatch>, tokio::task::JoinHandle<()>) {
+    let (incidents_tx, mut incidents_rx) = mpsc::channel::<IncidentBatch>(256);
+    let writer = tokio::spawn(async move {
+        use std::sync::atomic::Ordering::Relaxed;
+        while let Some(first) = incidents_rx.recv().await {
+            // What queued up meanwhile is taken too, and an incident changed several
+            // times is recorded once, as it now is; its latency counts from the earliest
+            // record that changed it.
+            let mut round: Vec<(Incident, Option<Timestamp>)> = Vec::new();
+            let mut take = |(batch, created): (Vec<Incident>, Option<Timestamp>)| {
+                for inc in batch {
+                    match round.iter_mut().find(|(i, _)| i.id == inc.id) {
+                        Some(slot) => slot.0 = inc,
+                        None => round.push((inc, created)),
+                    }
+                }
+            };
+            take(first);
+            for _ in 1..RECORD_ROUND {
+                match incidents_rx.try_recv() {
+                    Ok(more) => take(more),
+                    Err(_) => break,
+                }
+            }
+            for (inc, created) in round {
+                let id = inc.id.clone();
+                match hub.upsert_detected(inc).await {
+                    Ok(Some(_)) => {
+                        m.incident_writes.fetch_add(1, Relaxed);
+                        m.record_latency(created);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(incident = %id, error = %e, "incident change not recorded");
+                        m.incident_write_errors.fetch_add(1, Relaxed);
+                    }
+                }
+            }
+        }
+    });
+    (incidents_tx, writer)
 }
 
 fn checkpoint(detector: &Detector, path: &Path, m: &DetectorMetrics) {

@@ -1,5 +1,7 @@
 //! `ncsoc`: the command line, wiring the crates together.
 
+#[cfg(feature = "kafka")]
+mod analyze;
 mod config;
 mod detect;
 mod flows;
@@ -46,6 +48,11 @@ enum Command {
         /// Store URL overriding the config: sqlite:DIR or clickhouse://HOST:PORT/DB.
         #[arg(long)]
         store: Option<String>,
+        /// `all`: everything in one process, no Kafka. `intake`: listeners publish to
+        /// Kafka (`[kafka]`), nothing is stored or analysed here. `analyze`: a member of
+        /// the consumer group that stores, detects and serves the analyst API.
+        #[arg(long, value_enum, default_value_t = Role::All)]
+        role: Role,
     },
     /// Parse log lines from stdin: one normalised event per line as JSON on stdout; a line
     /// that does not parse gives a JSON error record on stderr, and the rest go on.
@@ -162,6 +169,14 @@ enum Command {
     },
 }
 
+/// What one `ncsoc serve` process does in a deployment (README, "Scaling out").
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+enum Role {
+    All,
+    Intake,
+    Analyze,
+}
+
 #[derive(Subcommand)]
 enum RulesCommand {
     /// Load every rule under DIR as `ncsoc serve` would and report the invalid ones.
@@ -197,7 +212,11 @@ fn rules_check(dir: &std::path::Path) -> anyhow::Result<bool> {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config, store } => {
+        Command::Serve {
+            config,
+            store,
+            role,
+        } => {
             let mut cfg = Config::load(config.as_deref(), std::env::vars())?;
             if let Some(url) = store {
                 cfg.store.apply_url(&url)?;
@@ -207,7 +226,12 @@ fn main() -> anyhow::Result<()> {
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
-                .block_on(serve(cfg))
+                .block_on(async move {
+                    match role {
+                        Role::Intake => serve_intake(cfg).await,
+                        _ => serve(cfg, role).await,
+                    }
+                })
         }
         Command::Parse {
             format,
@@ -369,7 +393,141 @@ fn init_logging(default: &str) {
         .init();
 }
 
-async fn serve(cfg: Config) -> anyhow::Result<()> {
+/// Where incidents come from in this process.
+enum Analysis {
+    /// The detector in this process, fed by the store writer (`--role all`).
+    Local(detect::DetectorTask),
+    /// A member of the analysis consumer group (`--role analyze`).
+    #[cfg(feature = "kafka")]
+    Bus(analyze::AnalyzeTask),
+}
+
+/// `--role analyze`: the store writer writes idempotently (records can be read twice
+/// from the bus), and the consumer group feeds the detectors.
+#[cfg(feature = "kafka")]
+fn start_analysis(
+    cfg: &Config,
+    store: &Arc<dyn ncsoc_store::Store>,
+    metrics: &Arc<StoreMetrics>,
+    state: &ncsoc_api::AppState,
+    intel_set: tokio::sync::watch::Receiver<Option<Arc<ncsoc_intel::IndicatorSet>>>,
+    rules: detect::RulesSetup,
+) -> anyhow::Result<(Writer, Analysis)> {
+    let writer = Writer::start_sink(
+        Arc::new(ncsoc_store::StoreSink(store.clone())),
+        &cfg.store,
+        metrics.clone(),
+        None,
+        ncsoc_store::WriteMode::Retry,
+    )?;
+    let task = analyze::start(
+        cfg.kafka.clone(),
+        cfg.detector.clone(),
+        store.clone(),
+        writer.handle(),
+        state.hub.clone(),
+        intel_set,
+        rules,
+    )
+    .context("joining the analysis consumer group")?;
+    Ok((writer, Analysis::Bus(task)))
+}
+
+#[cfg(not(feature = "kafka"))]
+fn start_analysis(
+    _: &Config,
+    _: &Arc<dyn ncsoc_store::Store>,
+    _: &Arc<StoreMetrics>,
+    _: &ncsoc_api::AppState,
+    _: tokio::sync::watch::Receiver<Option<Arc<ncsoc_intel::IndicatorSet>>>,
+    _: detect::RulesSetup,
+) -> anyhow::Result<(Writer, Analysis)> {
+    anyhow::bail!("--role analyze: this ncsoc was built without the `kafka` feature")
+}
+
+/// `--role intake`: the listeners parse and normalise, and the store writer publishes to
+/// the bus (spooling to disk while the brokers do not acknowledge). HTTP serves
+/// `/healthz` (the brokers answer) and `/metrics` only: nothing is stored here.
+#[cfg(feature = "kafka")]
+async fn serve_intake(cfg: Config) -> anyhow::Result<()> {
+    use ncsoc_collectors::kafka::{ensure_topics, KafkaSink};
+    let tls = cfg
+        .server
+        .tls()
+        .map(|(cert, key)| ncsoc_api::tls_acceptor(cert, key))
+        .transpose()
+        .context("TLS for the API listener ([server] tls_cert, tls_key)")?;
+    if cfg.kafka.create_topics {
+        // Brokers that are down now are not fatal: batches wait in the spool.
+        if let Err(e) = ensure_topics(&cfg.kafka).await {
+            tracing::warn!(error = %format!("{e:#}"), "Kafka topics not checked; publishing anyway");
+        }
+    }
+    let sink = Arc::new(KafkaSink::new(&cfg.kafka)?);
+    tracing::info!(brokers = %sink.brokers(), events = %cfg.kafka.events_topic, flows = %cfg.kafka.flows_topic, "intake node publishing to Kafka");
+    let metrics = Arc::new(StoreMetrics::new("kafka"));
+    let writer = Writer::start_sink(
+        sink.clone(),
+        &cfg.store,
+        metrics.clone(),
+        None,
+        ncsoc_store::WriteMode::Fresh,
+    )?;
+    // Forwarder tokens (`ncsoc token create --role forwarder`) live in the control store.
+    let control = Arc::new(
+        ncsoc_store::ControlStore::open(&cfg.store.data_dir)
+            .context("opening the control store")?,
+    );
+    let intake_metrics = Arc::new(ncsoc_collectors::IntakeMetrics::default());
+    let listeners = ncsoc_collectors::Listeners::start(
+        &cfg.intake,
+        ncsoc_collectors::Intake {
+            writer: writer.handle(),
+            metrics: intake_metrics.clone(),
+            control: Some(control),
+        },
+    )
+    .await
+    .context("starting the intake listeners")?;
+    let bus = sink.metrics.clone();
+    let renderers: Vec<Arc<dyn ncsoc_api::RenderMetrics>> = vec![
+        metrics.clone(),
+        Arc::new(move |out: &mut String| intake_metrics.render(out)),
+        Arc::new(move |out: &mut String| bus.render(out)),
+    ];
+    let ping_sink = sink.clone();
+    let health: ncsoc_api::HealthCheck = Arc::new(move || {
+        let s = ping_sink.clone();
+        Box::pin(async move { s.ping().await })
+    });
+    ncsoc_api::serve(
+        cfg.server.listen,
+        ncsoc_api::node_router("kafka", health, renderers),
+        tls,
+        &cfg.api.security,
+        shutdown_signal(),
+    )
+    .await
+    .with_context(|| format!("serving HTTP on {}", cfg.server.listen))?;
+    tracing::info!("shutting down: closing the listeners, publishing what is queued");
+    listeners.stop().await;
+    writer.shutdown().await;
+    tracing::info!(
+        published = sink
+            .metrics
+            .published
+            .load(std::sync::atomic::Ordering::Relaxed),
+        "stopped"
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "kafka"))]
+async fn serve_intake(_: Config) -> anyhow::Result<()> {
+    anyhow::bail!("--role intake: this ncsoc was built without the `kafka` feature")
+}
+
+async fn serve(cfg: Config, role: Role) -> anyhow::Result<()> {
     let tls = cfg
         .server
         .tls()
@@ -406,36 +564,46 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         state.intel_version.clone(),
         &intel_metrics,
     )?;
-    // Durable events go on to the detector; its incidents come back to the store.
-    let (tap, detector_input) = tokio::sync::mpsc::channel(64);
-    let writer = Writer::start_with_tap(store.clone(), &cfg.store, metrics.clone(), Some(tap))?;
-    // The detector records its incidents through the API state's hub.
-    let detector = detect::start(
-        cfg.detector.clone(),
-        &cfg.store.data_dir,
-        state.hub.clone(),
-        detector_input,
-        intel_set,
-        detect::RulesSetup {
-            dir: cfg.rules.folder(),
-            reload_secs: cfg.rules.reload_secs,
-        },
-    )
-    .context("starting the detector")?;
-    let detector_metrics = detector.metrics.clone();
-    let sector_board = detector.sectors.clone();
-    let rules_board = detector.rules.clone();
+    let rules_setup = detect::RulesSetup {
+        dir: cfg.rules.folder(),
+        reload_secs: cfg.rules.reload_secs,
+    };
+    let (writer, analysis) = if role == Role::Analyze {
+        start_analysis(&cfg, &store, &metrics, &state, intel_set, rules_setup)?
+    } else {
+        // Durable events go on to the detector; its incidents come back to the store.
+        let (tap, detector_input) = tokio::sync::mpsc::channel(64);
+        let writer = Writer::start_with_tap(store.clone(), &cfg.store, metrics.clone(), Some(tap))?;
+        // The detector records its incidents through the API state's hub.
+        let detector = detect::start(
+            cfg.detector.clone(),
+            &cfg.store.data_dir,
+            state.hub.clone(),
+            detector_input,
+            intel_set,
+            rules_setup,
+        )
+        .context("starting the detector")?;
+        (writer, Analysis::Local(detector))
+    };
     let intake_metrics = Arc::new(ncsoc_collectors::IntakeMetrics::default());
-    let listeners = ncsoc_collectors::Listeners::start(
-        &cfg.intake,
-        ncsoc_collectors::Intake {
-            writer: writer.handle(),
-            metrics: intake_metrics.clone(),
-            control: Some(state.control.clone()),
-        },
-    )
-    .await
-    .context("starting the intake listeners")?;
+    // An analysis node reads the bus only; its peers in the intake tier listen.
+    let listeners = if role == Role::Analyze {
+        None
+    } else {
+        Some(
+            ncsoc_collectors::Listeners::start(
+                &cfg.intake,
+                ncsoc_collectors::Intake {
+                    writer: writer.handle(),
+                    metrics: intake_metrics.clone(),
+                    control: Some(state.control.clone()),
+                },
+            )
+            .await
+            .context("starting the intake listeners")?,
+        )
+    };
 
     let change_log = {
         let (control, days) = (state.control.clone(), i64::from(cfg.api.change_log_days));
@@ -468,16 +636,34 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         None
     };
 
-    state.sectors = Some(sector_board);
-    state.rules = Some(rules_board);
     state.metrics = vec![
         metrics.clone(),
         Arc::new(move |out: &mut String| intake_metrics.render(out)),
-        Arc::new(move |out: &mut String| detector_metrics.render(out)),
         webhooks.metrics.clone(),
         state.guard.clone(),
         Arc::new(move |out: &mut String| intel_metrics.render(out)),
     ];
+    match &analysis {
+        Analysis::Local(d) => {
+            state.sectors = Some(d.sectors.clone());
+            state.rules = Some(d.rules.clone());
+            let m = d.metrics.clone();
+            state
+                .metrics
+                .push(Arc::new(move |out: &mut String| m.render(out)));
+        }
+        #[cfg(feature = "kafka")]
+        Analysis::Bus(a) => {
+            // The sector view needs every partition's baselines in one place; an analysis
+            // node holds only its own, so `GET /sectors` answers 404 here.
+            state.rules = Some(a.rules.clone());
+            let (m, d) = (a.metrics.clone(), a.detector_metrics.clone());
+            state.metrics.push(Arc::new(move |out: &mut String| {
+                d.render(out);
+                m.render(out);
+            }));
+        }
+    }
     let hub = state.hub.clone();
     ncsoc_api::serve(
         cfg.server.listen,
@@ -493,7 +679,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     .with_context(|| format!("serving HTTP on {}", cfg.server.listen))?;
 
     tracing::info!("shutting down: closing the listeners, flushing the store writer");
-    listeners.stop().await;
+    if let Some(l) = listeners {
+        l.stop().await;
+    }
     if let Some(r) = retention {
         r.abort();
     }
@@ -502,8 +690,19 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     for t in taxii {
         t.abort();
     }
-    writer.shutdown().await;
-    detector.stop().await;
+    match analysis {
+        Analysis::Local(detector) => {
+            // The detector's input closes with the writer.
+            writer.shutdown().await;
+            detector.stop().await;
+        }
+        #[cfg(feature = "kafka")]
+        Analysis::Bus(a) => {
+            // What was read is stored, checkpointed and committed before leaving the group.
+            a.stop().await;
+            writer.shutdown().await;
+        }
+    }
     webhooks.stop().await;
     tracing::info!(
         rows = metrics

@@ -144,6 +144,77 @@ pub fn router(state: AppState) -> Router {
     limits::protect(app, state)
 }
 
+/// Whether what a node depends on answers (for a node without a store: an intake node
+/// checks its brokers). `Err` carries the reason shown on `/healthz`.
+pub type HealthCheck = Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+        + Send
+        + Sync,
+>;
+
+#[derive(Clone)]
+struct NodeState {
+    sink: &'static str,
+    health: HealthCheck,
+    metrics: Arc<Vec<Arc<dyn RenderMetrics>>>,
+    started: Instant,
+}
+
+/// The HTTP surface of a node that stores nothing (`ncsoc serve --role intake`):
+/// `/healthz` answers whether `health` passes (503 with the reason otherwise) and
+/// `/metrics` renders `metrics`. No analyst API: there is no data here to read.
+pub fn node_router(
+    sink: &'static str,
+    health: HealthCheck,
+    metrics: Vec<Arc<dyn RenderMetrics>>,
+) -> Router {
+    async fn node_health(State(s): State<NodeState>) -> impl IntoResponse {
+        match tokio::time::timeout(Duration::from_secs(3), (s.health)()).await {
+            Ok(Ok(())) => (
+                StatusCode::OK,
+                Json(serde_json::json!({"status": "ok", "sink": s.sink})),
+            ),
+            Ok(Err(e)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"status": "degraded", "sink": s.sink, "error": e})),
+            ),
+            Err(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(
+                    serde_json::json!({"status": "degraded", "sink": s.sink, "error": "no answer within 3s"}),
+                ),
+            ),
+        }
+    }
+    async fn node_metrics(State(s): State<NodeState>) -> impl IntoResponse {
+        let mut out = String::with_capacity(4096);
+        out.push_str("# HELP ncsoc_uptime_seconds Seconds since ncsoc started.\n# TYPE ncsoc_uptime_seconds gauge\n");
+        out.push_str(&format!(
+            "ncsoc_uptime_seconds {}\n",
+            s.started.elapsed().as_secs_f64()
+        ));
+        for m in s.metrics.iter() {
+            m.render(&mut out);
+        }
+        (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            out,
+        )
+    }
+    Router::new()
+        .route("/healthz", get(node_health))
+        .route("/metrics", get(node_metrics))
+        .with_state(NodeState {
+            sink,
+            health,
+            metrics: Arc::new(metrics),
+            started: Instant::now(),
+        })
+}
+
 async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
     let store = s.store.name();
     match tokio::time::timeout(Duration::from_secs(2), s.store.ping()).await {

@@ -18,6 +18,8 @@ pub struct IntakeConfig {
     pub hec: Option<HecConfig>,
     /// Flow export listeners (`[[intake.flows]]`): NetFlow v5/v9, IPFIX, sFlow v5 over UDP.
     pub flows: Vec<FlowListener>,
+    /// Feeds already on a Kafka bus (`[[intake.kafka]]`), each a topic of one sector.
+    pub kafka: Vec<crate::kafka::KafkaFeed>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -169,7 +171,7 @@ pub struct HecToken {
     pub source: String,
 }
 
-fn format_from_str<'de, D: Deserializer<'de>>(d: D) -> Result<Format, D::Error> {
+pub(crate) fn format_from_str<'de, D: Deserializer<'de>>(d: D) -> Result<Format, D::Error> {
     let s = String::deserialize(d)?;
     s.parse().map_err(serde::de::Error::custom)
 }
@@ -271,6 +273,9 @@ impl IntakeConfig {
             if !seen.insert((f.listen, true)) {
                 return Err(format!("{at}: {} is used by another listener", f.listen));
             }
+        }
+        for (i, k) in self.kafka.iter().enumerate() {
+            k.validate(&format!("intake.kafka[{i}]"))?;
         }
         if let Some(h) = &self.hec {
             let mut digests = std::collections::HashSet::new();

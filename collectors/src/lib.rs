@@ -8,6 +8,7 @@ pub mod config;
 pub mod flows;
 pub mod hec;
 pub mod intake;
+pub mod kafka;
 pub mod syslog;
 pub mod taxii;
 mod tls;
@@ -54,6 +55,17 @@ impl Listeners {
                 .unwrap_or_else(|p| p.into_inner())
                 .push(counters.clone());
             tasks.spawn(flows::run(sock, f.clone(), intake.clone(), counters));
+        }
+        for k in &cfg.kafka {
+            #[cfg(feature = "kafka")]
+            {
+                tasks.spawn(kafka::run_feed(k.clone(), intake.clone()));
+            }
+            #[cfg(not(feature = "kafka"))]
+            anyhow::bail!(
+                "intake.kafka ({}): this ncsoc was built without the `kafka` feature",
+                k.topic
+            );
         }
         if let Some(h) = &cfg.hec {
             let listener = tokio::net::TcpListener::bind(h.listen)
