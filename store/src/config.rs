@@ -230,10 +230,12 @@ impl ClickHouseConfig {
         }
         match macros(p) {
             Some(m) if !m.is_empty() => {}
-            _ => return bad(format!(
+            _ => {
+                return bad(format!(
                 "store.clickhouse.zookeeper_path `{p}` needs a macro such as {{shard}}, so each \
                      shard replicates under its own path (and well-formed braces)"
-            )),
+            ))
+            }
         }
         let r = &self.replica_name;
         if r.len() > 128
@@ -359,6 +361,26 @@ mod tests {
         let mut c = StoreConfig::default();
         c.clickhouse.database = "x; DROP".into();
         assert!(c.validate().is_err());
+    }
+
+    /// The cluster keys are documented in the example configuration, with their defaults.
+    #[test]
+    fn cluster_keys_are_in_the_example() {
+        let text = include_str!("../../ncsoc.example.toml");
+        let section = &text[text.find("\n[store.clickhouse]\n").unwrap() + 1..];
+        let section = &section[..section[1..].find("\n[").unwrap() + 2];
+        let d = ClickHouseConfig::default();
+        for (key, value) in [
+            ("cluster", &d.cluster),
+            ("zookeeper_path", &d.zookeeper_path),
+            ("replica_name", &d.replica_name),
+            ("sharding_key", &d.sharding_key),
+        ] {
+            assert!(
+                section.contains(&format!("\n{key} = \"{value}\"\n")),
+                "{key} is documented with its default"
+            );
+        }
     }
 
     fn cluster_error(f: impl FnOnce(&mut ClickHouseConfig)) -> String {
