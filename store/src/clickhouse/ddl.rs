@@ -5,6 +5,9 @@
 //! code. Times are `Int64` nanoseconds on every version (DateTime64 needs 20.1), so rows
 //! are encoded identically in RowBinary whatever the server. Tables are partitioned by
 //! day of event time and ordered by `(sector, ts)`, the filter of nearly every analyst query.
+//!
+//! The same tables on a cluster are replicated local tables behind `Distributed` ones:
+//! see [`Layout`].
 
 use crate::row::{DEAD_LETTER_COLUMNS, EVENT_COLUMNS};
 
@@ -430,6 +433,15 @@ impl Layout {
         Ok(())
     }
 
+    /// Whether every table of the layout is among `found` (name, engine).
+    pub fn has_all_tables(&self, found: &[(String, String)]) -> bool {
+        TABLE_NAMES.iter().all(|t| {
+            [t.to_string(), self.storage_table(t)]
+                .iter()
+                .all(|name| found.iter().any(|(n, _)| n == name))
+        })
+    }
+
     /// Where the parts of the tables are listed: this server's, or every node's.
     pub fn parts_source(&self) -> String {
         match self {
@@ -636,6 +648,7 @@ mod tests {
                         .collect()
                 };
                 assert_eq!(columns(dist), columns(local), "{v} {name}");
+                assert_eq!(tables(f, "k")[i].name, TABLE_NAMES[i]);
                 assert!(!columns(dist).is_empty());
             }
         }
@@ -712,6 +725,20 @@ mod tests {
             ("incidents_local", "ReplicatedReplacingMergeTree"),
         ]);
         Layout::Single.check_engines("db", &single).unwrap();
+        // Only a complete schema spares the `ON CLUSTER` statements at connect.
+        assert!(!cluster().has_all_tables(&clustered));
+        let all: Vec<(String, String)> = TABLE_NAMES
+            .iter()
+            .flat_map(|t| {
+                [
+                    (t.to_string(), "Distributed".to_string()),
+                    (format!("{t}_local"), "ReplicatedMergeTree".to_string()),
+                ]
+            })
+            .collect();
+        assert!(cluster().has_all_tables(&all));
+        assert!(!cluster().has_all_tables(&all[1..]));
+        assert!(!Layout::Single.has_all_tables(&[]));
         cluster().check_engines("db", &clustered).unwrap();
         let e = Layout::Single.check_engines("db", &clustered).unwrap_err();
         assert!(

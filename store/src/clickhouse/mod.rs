@@ -160,29 +160,38 @@ impl ClickHouseStore {
             .timed(self.admin.query("SELECT version()").fetch_one::<String>())
             .await?;
         let features = Features::from_version(&version);
+        let mut engines = self.table_engines().await?;
         if let Some(c) = self.layout.cluster() {
             self.check_cluster(c).await?;
         }
-        for stmt in self
-            .layout
-            .schema(&self.database, features, self.retention_days)
-        {
-            self.timed(self.admin.query(&stmt).execute()).await?;
+        // On a cluster, `ON CLUSTER` statements wait for every node: once the tables exist
+        // they are not run again, so a restart does not hang on a node that is down.
+        if !(self.layout.cluster().is_some() && self.layout.has_all_tables(&engines)) {
+            for stmt in self
+                .layout
+                .schema(&self.database, features, self.retention_days)
+            {
+                self.timed(self.admin.query(&stmt).execute()).await?;
+            }
+            engines = self.table_engines().await?;
         }
-        let engines: Vec<(String, String)> = self
-            .timed(
-                self.admin
-                    .query("SELECT name, engine FROM system.tables WHERE database = ?")
-                    .bind(&self.database)
-                    .fetch_all::<(String, String)>(),
-            )
-            .await?;
         self.layout
             .check_engines(&self.database, &engines)
             .map_err(StoreError::Config)?;
         self.upgrade_incidents(features).await?;
         *guard = Some(features);
         Ok(features)
+    }
+
+    /// (name, engine) of the database's tables on the server connected to.
+    async fn table_engines(&self) -> Result<Vec<(String, String)>> {
+        self.timed(
+            self.admin
+                .query("SELECT name, engine FROM system.tables WHERE database = ?")
+                .bind(&self.database)
+                .fetch_all::<(String, String)>(),
+        )
+        .await
     }
 
     /// The cluster is one the server knows, and it defines the macros of the replicated
