@@ -57,6 +57,10 @@ fn clickhouse_config(dir: &Path, url: &str, db: &str) -> StoreConfig {
     c.backend = Backend::Clickhouse;
     c.clickhouse.url = url.to_string();
     c.clickhouse.database = db.to_string();
+    // `NCSOC_TEST_CLICKHOUSE_CLUSTER`: the shared server's cluster, for its replicated layout.
+    if std::env::var("NCSOC_TEST_CLICKHOUSE_URL").is_ok_and(|u| u == url) {
+        c.clickhouse.cluster = std::env::var("NCSOC_TEST_CLICKHOUSE_CLUSTER").unwrap_or_default();
+    }
     c
 }
 

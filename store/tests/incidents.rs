@@ -285,6 +285,8 @@ async fn clickhouse_incident_filters_sorts_and_cursors() {
     cfg.clickhouse.url = url.clone();
     cfg.clickhouse.database = db.clone();
     cfg.clickhouse.timeout_secs = 10;
+    // `NCSOC_TEST_CLICKHOUSE_CLUSTER`: run against that cluster's replicated layout.
+    cfg.clickhouse.cluster = std::env::var("NCSOC_TEST_CLICKHOUSE_CLUSTER").unwrap_or_default();
     let store = ncsoc_store::open(&cfg).await.unwrap();
     filters_sorts_and_cursors(store).await;
     let client = clickhouse::Client::default()

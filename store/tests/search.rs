@@ -490,6 +490,8 @@ async fn clickhouse_search_and_aggregations() {
     };
     cfg.clickhouse.url = url.clone();
     cfg.clickhouse.database = db.clone();
+    // `NCSOC_TEST_CLICKHOUSE_CLUSTER`: run against that cluster's replicated layout.
+    cfg.clickhouse.cluster = std::env::var("NCSOC_TEST_CLICKHOUSE_CLUSTER").unwrap_or_default();
     let store: Arc<dyn Store> = Arc::new(
         ClickHouseStore::connect(&cfg.clickhouse, cfg.retention_days)
             .await

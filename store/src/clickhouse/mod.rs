@@ -9,6 +9,11 @@
 //!
 //! If the server is down at start, ncsoc still starts: the schema is created on the first
 //! write that reaches it, and until then batches go to the spool.
+//!
+//! With `cluster` set the same code runs over a cluster: [`ddl::Layout`] creates replicated
+//! local tables behind `Distributed` tables of the usual names, and the few statements a
+//! `Distributed` table refuses (retention's partition drops, the parts it reads for disk
+//! use) go to the local tables on every node.
 
 pub mod ddl;
 mod search;
@@ -26,7 +31,7 @@ use crate::{
     incident_search_text, severity_rank, Bucket, EventQuery, IncidentQuery, IndicatorQuery, Metric,
     Result, Scope, Store, StoreError, Table, TopBy, TopEntry, WriteMode,
 };
-use ddl::Features;
+use ddl::{Features, Layout};
 
 /// Ids per existence check of a retried batch; keeps each query far below `max_query_size`.
 const ID_CHECK_CHUNK: usize = 2_000;
@@ -37,6 +42,7 @@ pub struct ClickHouseStore {
     database: String,
     retention_days: u32,
     timeout: Duration,
+    layout: Layout,
     features: Mutex<Option<Features>>,
 }
 
@@ -92,7 +98,7 @@ struct IndicatorRow {
 
 #[derive(Debug, ::clickhouse::Row, serde::Serialize, serde::Deserialize)]
 struct StateRow {
-    key: String,
+    id: String,
     version: i64,
     value: Vec<u8>,
 }
@@ -119,13 +125,24 @@ impl ClickHouseStore {
         if !config.password.is_empty() {
             admin = admin.with_password(&config.password);
         }
-        let client = admin.clone().with_database(&config.database);
+        let layout = Layout::from_config(config)?;
+        let mut client = admin.clone().with_database(&config.database);
+        if layout.cluster().is_some() {
+            // An insert is acknowledged once its rows are on their shards, so a retried
+            // batch's existence check sees them; an `IN (SELECT ...)` over a Distributed
+            // table runs on each shard's local table (incidents are sharded by id, so each
+            // shard answers for its own).
+            client = client
+                .with_setting("insert_distributed_sync", "1")
+                .with_setting("distributed_product_mode", "local");
+        }
         let store = Self {
             client,
             admin,
             database: config.database.clone(),
             retention_days,
             timeout: Duration::from_secs(config.timeout_secs.max(1)),
+            layout,
             features: Mutex::new(None),
         };
         match store.ensure_schema().await {
@@ -150,40 +167,131 @@ impl ClickHouseStore {
             .timed(self.admin.query("SELECT version()").fetch_one::<String>())
             .await?;
         let features = Features::from_version(&version);
-        for stmt in ddl::schema(&self.database, features, self.retention_days) {
-            self.timed(self.admin.query(&stmt).execute()).await?;
+        let mut engines = self.table_engines().await?;
+        if let Some(c) = self.layout.cluster() {
+            self.check_cluster(c).await?;
         }
-        self.upgrade_incidents().await?;
+        // On a cluster, `ON CLUSTER` statements wait for every node: once the tables exist
+        // they are not run again, so a restart does not hang on a node that is down.
+        if !(self.layout.cluster().is_some() && self.layout.has_all_tables(&engines)) {
+            for stmt in self
+                .layout
+                .schema(&self.database, features, self.retention_days)
+            {
+                self.timed(self.admin.query(&stmt).execute()).await?;
+            }
+            engines = self.table_engines().await?;
+        }
+        self.layout
+            .check_engines(&self.database, &engines)
+            .map_err(StoreError::Config)?;
+        self.upgrade_incidents(features).await?;
         *guard = Some(features);
         Ok(features)
     }
 
-    /// An incidents table created before the list filters lacks their columns: they are
-    /// added (18.16 has no `ADD COLUMN IF NOT EXISTS`, so the missing ones are found in
-    /// `system.columns`), and every incident is written again so they are filled.
-    async fn upgrade_incidents(&self) -> Result<()> {
-        let have: Vec<String> = self
+    /// (name, engine) of the database's tables on the server connected to.
+    async fn table_engines(&self) -> Result<Vec<(String, String)>> {
+        self.timed(
+            self.admin
+                .query("SELECT name, engine FROM system.tables WHERE database = ?")
+                .bind(&self.database)
+                .fetch_all::<(String, String)>(),
+        )
+        .await
+    }
+
+    /// The cluster is one the server knows, and it defines the macros of the replicated
+    /// paths: a clear error here rather than a failed `ON CLUSTER` statement.
+    async fn check_cluster(&self, c: &ddl::Cluster) -> Result<()> {
+        let clusters: Vec<String> = self
             .timed(
                 self.admin
-                    .query("SELECT name FROM system.columns WHERE database = ? AND table = 'incidents'")
-                    .bind(&self.database)
+                    .query("SELECT DISTINCT cluster FROM system.clusters ORDER BY cluster")
                     .fetch_all::<String>(),
             )
             .await?;
-        let missing: Vec<&(&str, &str)> = ddl::INCIDENT_FILTER_COLUMNS
+        if !clusters.contains(&c.name) {
+            return Err(StoreError::Config(format!(
+                "store.clickhouse.cluster `{}` is not in the server's remote_servers (it has: {})",
+                c.name,
+                if clusters.is_empty() {
+                    "none".to_string()
+                } else {
+                    clusters.join(", ")
+                }
+            )));
+        }
+        let defined: Vec<String> = self
+            .timed(
+                self.admin
+                    .query("SELECT macro FROM system.macros")
+                    .fetch_all::<String>(),
+            )
+            .await?;
+        for (key, value) in [
+            ("zookeeper_path", &c.zookeeper_path),
+            ("replica_name", &c.replica_name),
+        ] {
+            for m in crate::config::macros(value).unwrap_or_default() {
+                if !defined.iter().any(|d| d == m) {
+                    return Err(StoreError::Config(format!(
+                        "store.clickhouse.{key} uses the macro {{{m}}}, which the server's <macros> does not define"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The incident filter columns `table` lacks (18.16 has no `ADD COLUMN IF NOT EXISTS`,
+    /// so they are found in `system.columns`, of the server connected to).
+    async fn missing_incident_columns(&self, table: &str) -> Result<Vec<(&str, &str)>> {
+        let have: Vec<String> = self
+            .timed(
+                self.admin
+                    .query("SELECT name FROM system.columns WHERE database = ? AND table = ?")
+                    .bind(&self.database)
+                    .bind(table)
+                    .fetch_all::<String>(),
+            )
+            .await?;
+        Ok(ddl::INCIDENT_FILTER_COLUMNS
             .iter()
             .filter(|(name, _)| !have.iter().any(|h| h == name))
-            .collect();
+            .copied()
+            .collect())
+    }
+
+    /// An incidents table created before the list filters lacks their columns: they are
+    /// added, and every incident is written again so they are filled. On a cluster they are
+    /// added to the local tables on every node, and the Distributed table is made again
+    /// with them (see [`Layout::recreate_distributed`]).
+    async fn upgrade_incidents(&self, features: Features) -> Result<()> {
+        let missing = self
+            .missing_incident_columns(&self.layout.storage_table("incidents"))
+            .await?;
+        if !missing.is_empty() {
+            tracing::info!(columns = ?missing, "adding the incident filter columns");
+        }
+        for (name, ty) in &missing {
+            let sql = self
+                .layout
+                .add_column(&self.database, "incidents", name, ty);
+            self.timed(self.admin.query(&sql).execute()).await?;
+        }
+        if self.layout.cluster().is_some()
+            && !self.missing_incident_columns("incidents").await?.is_empty()
+        {
+            for sql in self
+                .layout
+                .recreate_distributed(&self.database, "incidents", features)
+            {
+                self.timed(self.admin.query(&sql).execute()).await?;
+            }
+        }
         if missing.is_empty() {
             return Ok(());
-        }
-        tracing::info!(columns = ?missing, "adding the incident filter columns");
-        for (name, ty) in &missing {
-            let sql = format!(
-                "ALTER TABLE `{}`.`incidents` ADD COLUMN `{name}` {ty}",
-                self.database
-            );
-            self.timed(self.admin.query(&sql).execute()).await?;
         }
         #[derive(Debug, ::clickhouse::Row, serde::Deserialize)]
         struct Stored {
@@ -382,27 +490,28 @@ impl ClickHouseStore {
         q
     }
 
-    /// Drops day partitions older than `cutoff` on servers without TTL.
+    /// Drops day partitions older than `cutoff` on servers without TTL (on a cluster, those
+    /// of every node's local table).
     async fn drop_old_partitions(&self, table: &str, cutoff: Timestamp) -> Result<()> {
         let (y, m, d, ..) = cutoff.to_civil();
         let cutoff_day = format!("{y:04}{m:02}{d:02}");
+        let sql = format!(
+            "SELECT DISTINCT partition FROM {} WHERE database = ? AND table = ? AND active",
+            self.layout.parts_source()
+        );
         let parts: Vec<String> = self
             .timed(
                 self.client
-                    .query("SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = ? AND active")
+                    .query(&sql)
                     .bind(&self.database)
-                    .bind(table)
+                    .bind(self.layout.storage_table(table))
                     .fetch_all::<String>(),
             )
             .await?;
         for p in parts {
             if p.len() == 8 && p.bytes().all(|b| b.is_ascii_digit()) && p < cutoff_day {
-                self.timed(
-                    self.client
-                        .query(&format!("ALTER TABLE `{table}` DROP PARTITION {p}"))
-                        .execute(),
-                )
-                .await?;
+                let sql = self.layout.drop_partition(&self.database, table, &p);
+                self.timed(self.client.query(&sql).execute()).await?;
                 tracing::info!(table, partition = %p, "dropped partition past retention");
             }
         }
@@ -703,13 +812,18 @@ impl Store for ClickHouseStore {
         Ok(())
     }
 
+    /// On a cluster, the bytes of every node's local table, replicas included.
     async fn disk_bytes(&self, table: Table) -> Result<u64> {
         self.ensure_schema().await?;
+        let sql = format!(
+            "SELECT toUInt64(sum(bytes)) FROM {} WHERE database = ? AND table = ? AND active",
+            self.layout.parts_source()
+        );
         let q = self
             .client
-            .query("SELECT toUInt64(sum(bytes)) FROM system.parts WHERE database = ? AND table = ? AND active")
+            .query(&sql)
             .bind(&self.database)
-            .bind(table.name());
+            .bind(self.layout.storage_table(table.name()));
         self.timed(q.fetch_one::<u64>()).await
     }
 
@@ -723,7 +837,7 @@ impl Store for ClickHouseStore {
         crate::check_state(key, value)?;
         self.ensure_schema().await?;
         let row = StateRow {
-            key: key.to_string(),
+            id: key.to_string(),
             version: Timestamp::now().nanos(),
             value: value.to_vec(),
         };
@@ -736,7 +850,7 @@ impl Store for ClickHouseStore {
         // The newest version, whether or not the replacing merge has run yet.
         let q = self
             .client
-            .query("SELECT ?fields FROM node_state WHERE key = ? ORDER BY version DESC LIMIT 1")
+            .query("SELECT ?fields FROM node_state WHERE id = ? ORDER BY version DESC LIMIT 1")
             .bind(key);
         Ok(self
             .timed(q.fetch_optional::<StateRow>())
