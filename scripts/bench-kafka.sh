@@ -52,7 +52,7 @@ for i in range(n):
     src = "198.%d.%d.%d" % (18 + (i >> 16) % 2, (i >> 8) & 255, i & 255)
     outcome = "failure" if i % 7 == 0 else "success"
     s = i % 3600
-    out.write('{"@timestamp":"2026-03-02T10:%02d:%02d.%03dZ","event":{"category":["authentication"],"outcome":"%s","action":"ssh_login"},"source":{"ip":"%s","port":%d},"destination":{"ip":"10.3.%d.%d","port":22},"user":{"name":"u%d"},"host":{"name":"jump-%d"}}\n'
+    out.write('{"@timestamp":"2026-03-02T10:%02d:%02d.%03dZ","ecs":{"version":"8.11.0"},"event":{"category":["authentication"],"outcome":"%s","action":"ssh_login"},"source":{"ip":"%s","port":%d},"destination":{"ip":"10.3.%d.%d","port":22},"user":{"name":"u%d"},"host":{"name":"jump-%d"}}\n'
               % (s // 60, s % 60, i % 1000, outcome, src, 1024 + i % 60000, (i >> 4) & 255, i & 15, i % 500, i % 8))
 PY
 bytes=$(stat -c %s "$tmp/input.ndjson")

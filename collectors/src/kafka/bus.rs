@@ -32,8 +32,13 @@ pub fn client_config(
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", brokers);
     c.set("client.id", client_id);
-    // librdkafka's own log lines go through ncsoc's log (they never include secrets).
-    c.set_log_level(rdkafka::config::RDKafkaLogLevel::Warning);
+    // librdkafka's own log lines go through ncsoc's log (they never include secrets); its
+    // `debug` property (e.g. `cgrp` for the consumer group) turns on its debug lines.
+    c.set_log_level(if properties.contains_key("debug") {
+        rdkafka::config::RDKafkaLogLevel::Debug
+    } else {
+        rdkafka::config::RDKafkaLogLevel::Warning
+    });
     for (k, v) in defaults {
         if !properties.contains_key(*k) {
             c.set(*k, v.as_str());
