@@ -46,6 +46,17 @@ pub struct Rule {
     pub(crate) det: Detection,
     /// Its log-source group; `None` when no mapping entry applies (dormant).
     pub(crate) group: Option<u32>,
+    /// Stable hash of what decides its hits (detection and log source): a correlation
+    /// over it keeps its windows across a reload only while this stays the same.
+    pub(crate) def_hash: u64,
+}
+
+/// [`Rule::def_hash`] of a detection under a log source.
+fn def_hash(det: &Node, logsource: &rule::LogSource) -> u64 {
+    let mut h = yaml::StableHash::default();
+    h.str(&logsource.to_string());
+    det.hash_into(&mut h);
+    h.finish()
 }
 
 impl Rule {
@@ -266,6 +277,7 @@ impl RuleSet {
         let det = doc
             .get("detection")
             .ok_or((doc.line, "missing `detection`".to_string()))?;
+        let hash = def_hash(det, &meta.logsource);
         let entry = self.mapping.entry_for(&meta.logsource);
         let mut res = Resolver {
             mapping: &self.mapping,
@@ -283,7 +295,12 @@ impl RuleSet {
         if let Some(g) = group {
             self.groups[g as usize].rules.push(idx);
         }
-        self.rules.push(Rule { meta, det, group });
+        self.rules.push(Rule {
+            meta,
+            det,
+            group,
+            def_hash: hash,
+        });
         Ok(())
     }
 
@@ -525,6 +542,7 @@ impl RuleSet {
         meta: Meta,
         det: &Node,
     ) -> Result<u32, rule::LineError> {
+        let hash = def_hash(det, &meta.logsource);
         let entry = self.mapping.entry_for(&meta.logsource);
         let mut res = Resolver {
             mapping: &self.mapping,
@@ -550,6 +568,7 @@ impl RuleSet {
             meta,
             det,
             group: Some(g),
+            def_hash: hash,
         });
         Ok(idx)
     }
