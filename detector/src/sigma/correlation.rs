@@ -129,9 +129,9 @@ impl Correlation {
     /// reaches its threshold, so it never needs more than that.
     fn item_cap(&self) -> usize {
         match self.kind {
-            CorrType::EventCount | CorrType::ValueCount => {
-                (self.threshold as usize).saturating_add(2).min(MAX_WINDOW_ITEMS)
-            }
+            CorrType::EventCount | CorrType::ValueCount => (self.threshold as usize)
+                .saturating_add(2)
+                .min(MAX_WINDOW_ITEMS),
             _ => MAX_WINDOW_ITEMS,
         }
     }
@@ -621,7 +621,10 @@ impl CorrelationState {
 
     /// The open windows, moved out.
     pub fn into_windows(self, set: &RuleSet) -> Windows {
-        Self::save(set, self.groups.into_iter().map(|g| g.into_iter().collect()))
+        Self::save(
+            set,
+            self.groups.into_iter().map(|g| g.into_iter().collect()),
+        )
     }
 
     fn save(set: &RuleSet, groups: impl Iterator<Item = Vec<(String, GroupState)>>) -> Windows {
@@ -655,8 +658,7 @@ impl CorrelationState {
             .correlations
             .iter()
             .map(|c| {
-                let Some(mut saved) = by_key.remove(&(c.state_id().to_string(), c.def_hash))
-                else {
+                let Some(mut saved) = by_key.remove(&(c.state_id().to_string(), c.def_hash)) else {
                     return HashMap::new();
                 };
                 // Over the bound: the most recently active groups stay.

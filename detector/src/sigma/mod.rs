@@ -36,8 +36,8 @@ pub use rule::{Level, LogSource, Meta};
 pub use set::{RuleError, RuleSet, Summary};
 
 use crate::signal::Signal;
-use correlation::{CorrType, CorrelationState, Fired};
 pub use correlation::Windows;
+use correlation::{CorrType, CorrelationState, Fired};
 
 /// Counters for `/metrics`.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]

