@@ -90,9 +90,10 @@ pub struct Detector {
     /// Threat indicators; given by the caller, not checkpointed.
     #[serde(skip)]
     ioc: ioc::IocMatcher,
-    /// Sigma and threshold rules, when loaded ([`Detector::set_rules`]).
-    #[serde(skip)]
-    sigma: Option<sigma::SigmaEngine>,
+    /// Sigma and threshold rules, when loaded ([`Detector::set_rules`]); checkpointed as
+    /// their open correlation windows.
+    #[serde(default, rename = "sigma_windows")]
+    sigma: sigma::EngineSlot,
 }
 
 /// A sector whose feed has gone quiet (no record between two checks, one per fast bin of
@@ -119,7 +120,7 @@ impl Detector {
             idle_checked_bin: i64::MIN,
             signals: Vec::new(),
             ioc: ioc::IocMatcher::default(),
-            sigma: None,
+            sigma: sigma::EngineSlot::default(),
         })
     }
 
@@ -151,25 +152,23 @@ impl Detector {
         Some(i)
     }
 
-    /// Evaluates `rules` on every record from now on (replaces the rules loaded before,
-    /// and their correlation state); `None` turns rule evaluation off.
+    /// Evaluates `rules` on every record from now on. Replacing rules keeps the open
+    /// correlation windows of the rules whose definition did not change (the first rules
+    /// after [`Detector::restore`] take up the checkpoint's); `None` turns rule
+    /// evaluation off and drops them.
     pub fn set_rules(&mut self, rules: Option<std::sync::Arc<sigma::RuleSet>>) {
-        match (rules, &mut self.sigma) {
-            (Some(r), Some(engine)) => engine.replace(r),
-            (Some(r), None) => self.sigma = Some(sigma::SigmaEngine::new(r)),
-            (None, _) => self.sigma = None,
-        }
+        self.sigma.set(rules);
     }
 
     /// The rule engine, when rules are loaded.
     pub fn rules(&self) -> Option<&sigma::SigmaEngine> {
-        self.sigma.as_ref()
+        self.sigma.engine()
     }
 
     /// Counts one event or flow record.
     pub fn observe(&mut self, e: &Event) {
         self.ioc.observe(e, &mut self.signals);
-        if let Some(engine) = self.sigma.as_mut() {
+        if let Some(engine) = self.sigma.engine_mut() {
             engine.observe(e, &mut self.signals);
         }
         self.observe_behaviour(e);
@@ -319,8 +318,9 @@ impl Detector {
         self.sectors.iter().map(|s| s.snapshot.clone()).collect()
     }
 
-    /// The learned state (baselines, tables, open incidents, open bins) as JSON, so a
-    /// restart neither forgets what was learned nor re-opens incidents.
+    /// The learned state (baselines, tables, open incidents, open bins, open Sigma
+    /// correlation windows) as JSON, so a restart neither forgets what was learned nor
+    /// re-opens incidents.
     pub fn checkpoint(&self) -> Result<Vec<u8>, String> {
         serde_json::to_vec(self).map_err(|e| format!("detector checkpoint: {e}"))
     }

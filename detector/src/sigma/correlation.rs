@@ -28,19 +28,32 @@
 //!   distinct: {field: ncsoc.sector, gte: 3}  # or count: {gte: N}, or sum: {field, gte}
 //! ```
 //!
-//! State is bounded: at most [`MAX_GROUPS`] groups per rule (the oldest is dropped), and
-//! per group at most [`MAX_WINDOW_ITEMS`] timestamps or values.
+//! State is bounded: at most [`MAX_TOTAL_GROUPS`] groups shared evenly by the rules (each
+//! gets at least [`MIN_GROUPS_PER_RULE`] and at most [`MAX_GROUPS`]; past that the
+//! quietest is dropped), and per group at most [`MAX_WINDOW_ITEMS`] timestamps or values
+//! (for counts, no more than the threshold needs).
+//!
+//! The open windows survive restarts and reloads as [`Windows`]: keyed by rule id and a
+//! stable hash of the rule's definition (its `correlation` / `threshold` block, the
+//! detection and log source of the rules it counts, and the event keys its fields read),
+//! so a reload keeps the windows of the correlations it did not change and starts the
+//! changed ones afresh.
 
 use std::collections::{HashMap, VecDeque};
 
 use ncsoc_model::Event;
+use serde::{Deserialize, Serialize};
 
 use super::fields::{FieldSpec, Scratch};
 use super::rule::{self, LineError, Meta};
 use super::set::RuleSet;
-use super::yaml::{Kind, Node};
+use super::yaml::{Kind, Node, StableHash};
 
 pub const MAX_GROUPS: usize = 100_000;
+/// Groups all correlations together may hold (each rule's share: this over the rule
+/// count, within [`MIN_GROUPS_PER_RULE`]..=[`MAX_GROUPS`]).
+pub const MAX_TOTAL_GROUPS: usize = 200_000;
+pub const MIN_GROUPS_PER_RULE: usize = 64;
 pub const MAX_WINDOW_ITEMS: usize = 10_000;
 /// Longest timespan accepted.
 pub const MAX_TIMESPAN_MS: i64 = 30 * 86_400_000;
@@ -86,6 +99,8 @@ pub struct Correlation {
     /// The rules referenced keep reporting their own hits.
     pub generate: bool,
     pub(crate) threshold_rule: bool,
+    /// Stable hash of the definition: windows carry over a reload only to the same.
+    pub(crate) def_hash: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +115,51 @@ impl Correlation {
     pub fn is_threshold(&self) -> bool {
         self.threshold_rule
     }
+
+    /// What its windows are saved under: the id (or the title, without one).
+    fn state_id(&self) -> &str {
+        if self.meta.id.is_empty() {
+            &self.meta.title
+        } else {
+            &self.meta.id
+        }
+    }
+
+    /// Most timestamps or values one group keeps: a count fires (and starts over) once it
+    /// reaches its threshold, so it never needs more than that.
+    fn item_cap(&self) -> usize {
+        match self.kind {
+            CorrType::EventCount | CorrType::ValueCount => (self.threshold as usize)
+                .saturating_add(2)
+                .min(MAX_WINDOW_ITEMS),
+            _ => MAX_WINDOW_ITEMS,
+        }
+    }
+}
+
+/// Most groups each of `n` correlations may hold.
+fn group_cap(n: usize) -> usize {
+    (MAX_TOTAL_GROUPS / n.max(1)).clamp(MIN_GROUPS_PER_RULE, MAX_GROUPS)
+}
+
+/// The definition hash of a correlation: its own block, the rules it counts, and the
+/// event keys its group-by and value fields read.
+fn definition_hash(block: &str, node: &Node, refs: &[Ref], set: &RuleSet) -> u64 {
+    let mut h = StableHash::default();
+    h.str(block);
+    node.hash_into(&mut h);
+    let specs = set.specs();
+    for r in refs {
+        h.u64(set.rules()[r.rule as usize].def_hash);
+        for &slot in r.group_slots.iter().chain(&r.value_slot) {
+            let spec = &specs[slot as usize];
+            h.u64(spec.candidates.len() as u64);
+            for k in &spec.candidates {
+                h.str(k.name());
+            }
+        }
+    }
+    h.finish()
 }
 
 fn parse_timespan(n: &Node) -> Result<i64, LineError> {
@@ -262,6 +322,7 @@ pub(crate) fn compile(doc: &Node, file: &str, set: &mut RuleSet) -> Result<Corre
             value_slot,
         });
     }
+    let def_hash = definition_hash("correlation", c, &refs, set);
     Ok(Correlation {
         meta,
         kind,
@@ -272,6 +333,7 @@ pub(crate) fn compile(doc: &Node, file: &str, set: &mut RuleSet) -> Result<Corre
         threshold,
         generate,
         threshold_rule: false,
+        def_hash,
     })
 }
 
@@ -325,20 +387,23 @@ fn compile_threshold(meta: Meta, t: &Node, set: &mut RuleSet) -> Result<Correlat
     let value_slot = field.as_deref().map(|f| set.slot_for(&inner, f));
     let mut meta = meta;
     meta.logsource = inner.logsource;
+    let refs = vec![Ref {
+        rule: idx,
+        group_slots,
+        value_slot,
+    }];
+    let def_hash = definition_hash("threshold", t, &refs, set);
     Ok(Correlation {
         meta,
         kind,
-        refs: vec![Ref {
-            rule: idx,
-            group_slots,
-            value_slot,
-        }],
+        refs,
         group_by,
         timespan_ms,
         op,
         threshold,
         generate: false,
         threshold_rule: true,
+        def_hash,
     })
 }
 
@@ -353,7 +418,7 @@ pub struct Fired {
     pub samples: Vec<String>,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 struct GroupState {
     last_ms: i64,
     /// event_count: timestamps; sum: (ts, value bits); value_count: (ts, value hash).
@@ -369,7 +434,41 @@ pub struct CorrelationState {
     groups: Vec<HashMap<String, GroupState>>,
 }
 
+/// The open windows of a rule set's correlations, detached from the set: what a detector
+/// checkpoint holds and what a rule reload carries over. Groups are sorted by key, so the
+/// same state always gives the same bytes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Windows {
+    rules: Vec<RuleWindows>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct RuleWindows {
+    id: String,
+    /// [`Correlation`]'s definition hash when the windows were saved.
+    def: u64,
+    groups: Vec<(String, GroupState)>,
+}
+
+impl Windows {
+    /// Correlation rules with windows.
+    pub fn rules(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Open groups, all rules together.
+    pub fn groups(&self) -> usize {
+        self.rules.iter().map(|r| r.groups.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+}
+
 const MAX_SAMPLES: usize = 5;
+/// Longest sample event id taken back from saved windows.
+const MAX_SAMPLE_ID: usize = 1024;
 
 impl CorrelationState {
     /// Feeds the hits of one event (rule indices in `hits`) to every correlation.
@@ -388,6 +487,7 @@ impl CorrelationState {
             self.groups
                 .resize_with(set.correlations.len(), HashMap::new);
         }
+        let max_groups = group_cap(set.correlations.len());
         let t = e.timestamp.millis();
         for (ci, c) in set.correlations.iter().enumerate() {
             for (ri, r) in c.refs.iter().enumerate() {
@@ -413,7 +513,7 @@ impl CorrelationState {
                     continue;
                 }
                 let groups = &mut self.groups[ci];
-                if !groups.contains_key(key.as_str()) && groups.len() >= MAX_GROUPS {
+                if !groups.contains_key(key.as_str()) && groups.len() >= max_groups {
                     // Drop the quietest group.
                     if let Some(old) = groups
                         .iter()
@@ -430,10 +530,11 @@ impl CorrelationState {
                     g.samples.pop_front();
                 }
                 let horizon = t - c.timespan_ms;
+                let cap = c.item_cap();
                 let observed = match c.kind {
                     CorrType::EventCount => {
                         g.items.push_back((t, 0));
-                        prune(&mut g.items, horizon);
+                        prune(&mut g.items, horizon, cap);
                         g.items.len() as f64
                     }
                     CorrType::Sum => {
@@ -442,14 +543,14 @@ impl CorrelationState {
                             .and_then(|v| v.trim().parse::<f64>().ok())
                             .unwrap_or(0.0);
                         g.items.push_back((t, v.to_bits()));
-                        prune(&mut g.items, horizon);
+                        prune(&mut g.items, horizon, cap);
                         g.items.iter().map(|(_, b)| f64::from_bits(*b)).sum()
                     }
                     CorrType::ValueCount => {
                         let h = hash(value.as_deref().unwrap_or_default());
                         g.items.retain(|(_, x)| *x != h);
                         g.items.push_back((t, h));
-                        prune(&mut g.items, horizon);
+                        prune(&mut g.items, horizon, cap);
                         g.items.len() as f64
                     }
                     CorrType::Temporal | CorrType::TemporalOrdered => {
@@ -507,13 +608,93 @@ impl CorrelationState {
     pub fn groups(&self) -> usize {
         self.groups.iter().map(HashMap::len).sum()
     }
+
+    /// A copy of the open windows of `set`'s correlations (this state must be `set`'s).
+    pub fn windows(&self, set: &RuleSet) -> Windows {
+        Self::save(
+            set,
+            self.groups
+                .iter()
+                .map(|g| g.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        )
+    }
+
+    /// The open windows, moved out.
+    pub fn into_windows(self, set: &RuleSet) -> Windows {
+        Self::save(
+            set,
+            self.groups.into_iter().map(|g| g.into_iter().collect()),
+        )
+    }
+
+    fn save(set: &RuleSet, groups: impl Iterator<Item = Vec<(String, GroupState)>>) -> Windows {
+        let mut rules = Vec::new();
+        for (c, mut groups) in set.correlations.iter().zip(groups) {
+            // Only windows with something in them.
+            groups.retain(|(_, g)| !g.items.is_empty() || g.steps.iter().any(Option::is_some));
+            if groups.is_empty() {
+                continue;
+            }
+            groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            rules.push(RuleWindows {
+                id: c.state_id().to_string(),
+                def: c.def_hash,
+                groups,
+            });
+        }
+        Windows { rules }
+    }
+
+    /// State for `set` from saved windows: each correlation of `set` takes the windows
+    /// saved under its id and definition hash; the others (changed or removed rules) are
+    /// dropped. Saved windows are held to the same bounds as live ones.
+    pub fn from_windows(set: &RuleSet, saved: Windows) -> Self {
+        let mut by_key: HashMap<(String, u64), Vec<(String, GroupState)>> = HashMap::new();
+        for r in saved.rules {
+            by_key.entry((r.id, r.def)).or_insert(r.groups);
+        }
+        let max_groups = group_cap(set.correlations.len());
+        let groups = set
+            .correlations
+            .iter()
+            .map(|c| {
+                let Some(mut saved) = by_key.remove(&(c.state_id().to_string(), c.def_hash)) else {
+                    return HashMap::new();
+                };
+                // Over the bound: the most recently active groups stay.
+                if saved.len() > max_groups {
+                    saved.sort_by_key(|(_, g)| std::cmp::Reverse(g.last_ms));
+                    saved.truncate(max_groups);
+                }
+                let cap = c.item_cap();
+                let fields = c.refs.iter().map(|r| r.group_slots.len()).max();
+                let max_key = (MAX_GROUP_KEY + 1) * fields.unwrap_or(0).max(1);
+                saved
+                    .into_iter()
+                    .filter(|(k, _)| k.len() <= max_key)
+                    .map(|(k, mut g)| {
+                        while g.items.len() > cap {
+                            g.items.pop_front();
+                        }
+                        g.samples.retain(|s| s.len() <= MAX_SAMPLE_ID);
+                        while g.samples.len() > MAX_SAMPLES {
+                            g.samples.pop_front();
+                        }
+                        g.steps.truncate(c.refs.len());
+                        (k, g)
+                    })
+                    .collect()
+            })
+            .collect();
+        Self { groups }
+    }
 }
 
-fn prune(items: &mut VecDeque<(i64, u64)>, horizon: i64) {
+fn prune(items: &mut VecDeque<(i64, u64)>, horizon: i64, cap: usize) {
     while items.front().is_some_and(|(t, _)| *t < horizon) {
         items.pop_front();
     }
-    while items.len() > MAX_WINDOW_ITEMS {
+    while items.len() > cap {
         items.pop_front();
     }
 }

@@ -1,7 +1,8 @@
 //! Reading event fields for rules: each field a rule names is resolved once, at load, to
 //! the event keys that may hold it ([`FieldSpec`]); per event, a field is read the first
-//! time a rule asks for it and its text (as found and lower-cased) is kept in a
-//! [`Scratch`] arena for the other rules. The arena is reused from event to event, so
+//! time a rule asks for it and its text is kept in a [`Scratch`] arena for the other
+//! rules: as found, plus a lower-cased copy when it holds anything but ASCII (ASCII is
+//! compared folding case in place; see [`super::pattern`]). The arena is reused from event to event, so
 //! evaluation does not allocate once it has grown to the largest event.
 
 use std::fmt::Write as _;
@@ -62,10 +63,19 @@ fn bloom_bits(h: u64) -> (usize, u64, usize, u64) {
 /// Most values read from one array field.
 const MAX_ARRAY_VALUES: usize = 64;
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct Val {
     orig: (u32, u32),
-    low: (u32, u32),
+    low: Low,
+}
+
+/// Where a value's case-insensitive form is.
+#[derive(Debug, Clone, Copy)]
+enum Low {
+    /// The value itself (pure ASCII).
+    Orig,
+    /// A lower-cased copy in `lowtext`.
+    Copy(u32, u32),
 }
 
 /// Per-event field cache. `begin` starts a new event without freeing anything.
@@ -85,6 +95,8 @@ pub struct Scratch {
     pub(crate) groups: Vec<u32>,
     /// The rules of a group to evaluate (reused).
     pub(crate) rules: Vec<u32>,
+    /// A lower-cased value for a map lookup (reused).
+    pub(crate) key: String,
 }
 
 impl Scratch {
@@ -121,17 +133,7 @@ impl Scratch {
         let start = self.vals.len() as u32;
         for (key, &h) in spec.candidates.iter().zip(&spec.hashes) {
             if let FieldKey::Extra(_) = key {
-                if self.bloom_generation != self.generation {
-                    self.bloom = [0; 4];
-                    for k in e.extra.keys() {
-                        let (i, m, j, n) = bloom_bits(key_hash(k));
-                        self.bloom[i] |= m;
-                        self.bloom[j] |= n;
-                    }
-                    self.bloom_generation = self.generation;
-                }
-                let (i, m, j, n) = bloom_bits(h);
-                if self.bloom[i] & m == 0 || self.bloom[j] & n == 0 {
+                if !self.bloom_has(h, e) {
                     continue;
                 }
             }
@@ -150,16 +152,47 @@ impl Scratch {
         start..end
     }
 
+    /// Whether `e` may have `key` (`h`: its [`key_hash`] when in `extra`): false only when
+    /// it certainly has not.
+    #[inline]
+    pub fn may_have(&mut self, key: &FieldKey, h: u64, e: &Event) -> bool {
+        match key {
+            FieldKey::Extra(_) => self.bloom_has(h, e),
+            k => e.get_key(k).is_some(),
+        }
+    }
+
+    /// The presence filter over `e`'s `extra` keys (built once per event) may hold `h`.
+    #[inline]
+    fn bloom_has(&mut self, h: u64, e: &Event) -> bool {
+        if self.bloom_generation != self.generation {
+            self.bloom = [0; 4];
+            for k in e.extra.keys() {
+                let (i, m, j, n) = bloom_bits(key_hash(k));
+                self.bloom[i] |= m;
+                self.bloom[j] |= n;
+            }
+            self.bloom_generation = self.generation;
+        }
+        let (i, m, j, n) = bloom_bits(h);
+        self.bloom[i] & m != 0 && self.bloom[j] & n != 0
+    }
+
     #[inline]
     pub fn orig(&self, i: u32) -> &str {
         let v = self.vals[i as usize];
         &self.text[v.orig.0 as usize..v.orig.1 as usize]
     }
 
+    /// Value `i` for case-insensitive tests: as found when pure ASCII (tests fold ASCII
+    /// case), else lower-cased.
     #[inline]
     pub fn low(&self, i: u32) -> &str {
         let v = self.vals[i as usize];
-        &self.lowtext[v.low.0 as usize..v.low.1 as usize]
+        match v.low {
+            Low::Orig => &self.text[v.orig.0 as usize..v.orig.1 as usize],
+            Low::Copy(a, b) => &self.lowtext[a as usize..b as usize],
+        }
     }
 
     fn push_ref(&mut self, v: FieldRef<'_>) {
@@ -205,14 +238,20 @@ impl Scratch {
         self.finish(a);
     }
 
-    /// The text at `a..` is one value: adds its lower-cased form.
+    /// The text at `a..` is one value: adds its lower-cased form unless it is ASCII.
     fn finish(&mut self, a: usize) {
         let b = self.text.len();
-        let l0 = self.lowtext.len();
-        lower_into(&self.text[a..b], &mut self.lowtext);
+        let v = &self.text[a..b];
+        let low = if v.is_ascii() {
+            Low::Orig
+        } else {
+            let l0 = self.lowtext.len();
+            lower_into(v, &mut self.lowtext);
+            Low::Copy(l0 as u32, self.lowtext.len() as u32)
+        };
         self.vals.push(Val {
             orig: (a as u32, b as u32),
-            low: (l0 as u32, self.lowtext.len() as u32),
+            low,
         });
     }
 }

@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ncsoc_model::{Entity, Event, Evidence, IncidentKind, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use fields::Scratch;
 pub use mapping::Mapping;
@@ -36,6 +36,7 @@ pub use rule::{Level, LogSource, Meta};
 pub use set::{RuleError, RuleSet, Summary};
 
 use crate::signal::Signal;
+pub use correlation::Windows;
 use correlation::{CorrType, CorrelationState, Fired};
 
 /// Counters for `/metrics`.
@@ -79,7 +80,8 @@ impl SigmaEngine {
         e
     }
 
-    /// Swaps in a reloaded rule set. Correlation state starts over (rule indices change).
+    /// Swaps in a reloaded rule set. The open windows of correlations whose definition
+    /// did not change carry over; those of changed or removed ones are dropped.
     pub fn replace(&mut self, set: Arc<RuleSet>) {
         let mut quiet = vec![false; set.rules().len()];
         for c in &set.correlations {
@@ -102,8 +104,20 @@ impl SigmaEngine {
             .map(|m| intern_attack(m.attack_ids().collect()))
             .collect();
         self.quiet = quiet;
-        self.corr = CorrelationState::default();
+        let old = std::mem::take(&mut self.corr).into_windows(&self.set);
+        self.corr = CorrelationState::from_windows(&set, old);
         self.set = set;
+    }
+
+    /// A copy of the open correlation windows (what a checkpoint holds).
+    pub fn windows(&self) -> Windows {
+        self.corr.windows(&self.set)
+    }
+
+    /// Takes up saved windows in place of the current ones: those of the correlations
+    /// loaded now with the same definition; the rest are dropped.
+    pub fn restore_windows(&mut self, saved: Windows) {
+        self.corr = CorrelationState::from_windows(&self.set, saved);
     }
 
     pub fn rules(&self) -> &Arc<RuleSet> {
@@ -240,6 +254,60 @@ impl SigmaEngine {
                 ..Evidence::default()
             },
         }
+    }
+}
+
+/// Where a [`crate::Detector`] keeps its rules: the engine once rules are loaded, and
+/// until then the correlation windows a restored checkpoint brought. It is checkpointed
+/// as the open windows alone (the rules themselves are loaded from their folder).
+#[derive(Default)]
+pub struct EngineSlot {
+    engine: Option<SigmaEngine>,
+    pending: Windows,
+}
+
+impl EngineSlot {
+    /// Loads, reloads (keeping unchanged correlations' windows) or with `None` drops the
+    /// rules and their windows. The first rules loaded take up the restored windows.
+    pub fn set(&mut self, rules: Option<Arc<RuleSet>>) {
+        match (rules, &mut self.engine) {
+            (Some(r), Some(engine)) => engine.replace(r),
+            (Some(r), None) => {
+                let mut engine = SigmaEngine::new(r);
+                engine.restore_windows(std::mem::take(&mut self.pending));
+                self.engine = Some(engine);
+            }
+            (None, _) => {
+                self.engine = None;
+                self.pending = Windows::default();
+            }
+        }
+    }
+
+    pub fn engine(&self) -> Option<&SigmaEngine> {
+        self.engine.as_ref()
+    }
+
+    pub fn engine_mut(&mut self) -> Option<&mut SigmaEngine> {
+        self.engine.as_mut()
+    }
+}
+
+impl Serialize for EngineSlot {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.engine {
+            Some(e) => e.windows().serialize(s),
+            None => self.pending.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EngineSlot {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Self {
+            engine: None,
+            pending: Windows::deserialize(d)?,
+        })
     }
 }
 

@@ -2,8 +2,11 @@
 //! value of an event.
 //!
 //! Matching is case-insensitive unless `cased` (or `re` without `i`): needles are
-//! lower-cased here, once, and the event's values are lower-cased once per event by
-//! [`super::fields::Scratch`]. Nothing here allocates per event.
+//! lower-cased here, once. An event value that is pure ASCII is compared as found, folding
+//! ASCII case on the fly; one with any other character is lower-cased in full (Unicode)
+//! once per event by [`super::fields::Scratch`] and compared the same way (folding is a
+//! no-op on it). Either way the result is that of comparing the lower-cased value with
+//! the lower-cased needle. Nothing here allocates per event.
 //!
 //! Wildcards (SigmaHQ specification): `*` is any run of characters, `?` exactly one;
 //! `\*`, `\?` and `\\` stand for the character itself; any other backslash is literal.
@@ -35,7 +38,140 @@ pub enum StrOp {
     Exact,
     Prefix,
     Suffix,
-    Contains(Box<memmem::Finder<'static>>),
+    Contains(Box<Finder>),
+}
+
+/// A substring searcher built once: exact (memmem) when cased, else folding ASCII case.
+#[derive(Debug, Clone)]
+pub enum Finder {
+    Cased(Box<memmem::Finder<'static>>),
+    Folded(FoldFinder),
+}
+
+impl Finder {
+    pub fn new(needle: &[u8], cased: bool) -> Self {
+        if cased {
+            Finder::Cased(Box::new(memmem::Finder::new(needle).into_owned()))
+        } else {
+            Finder::Folded(FoldFinder::new(needle))
+        }
+    }
+
+    pub fn needle(&self) -> &[u8] {
+        match self {
+            Finder::Cased(f) => f.needle(),
+            Finder::Folded(f) => &f.needle,
+        }
+    }
+
+    #[inline]
+    pub fn find(&self, hay: &[u8]) -> Option<usize> {
+        match self {
+            Finder::Cased(f) => f.find(hay),
+            Finder::Folded(f) => f.find(hay),
+        }
+    }
+
+    /// `hay` starts with the needle (under the same case rule).
+    #[inline]
+    fn at_start(&self, hay: &[u8]) -> bool {
+        let n = self.needle();
+        match self {
+            Finder::Cased(_) => hay.starts_with(n),
+            Finder::Folded(_) => fold_prefix(hay, n),
+        }
+    }
+}
+
+/// Finds a lower-cased needle in a value of any ASCII case. Candidates come from `memchr`
+/// on the needle's rarest byte (both cases of it), each checked in place.
+#[derive(Debug, Clone)]
+pub struct FoldFinder {
+    needle: Box<[u8]>,
+    /// Index in the needle of the byte searched for.
+    at: usize,
+}
+
+/// How common a byte is in the text rules search (paths, command lines, URLs): lower is
+/// rarer. A rough ranking is enough to pick which needle byte to look for.
+fn commonness(b: u8) -> u8 {
+    match b.to_ascii_lowercase() {
+        b'e' | b't' | b'a' | b'o' | b'i' | b'n' | b's' | b'r' | b'\\' | b'/' | b'.' | b' ' => 3,
+        b'c' | b'd' | b'h' | b'l' | b'm' | b'p' | b'u' | b'0' | b'1' | b'-' => 2,
+        b'b' | b'f' | b'g' | b'w' | b'y' | b'2' | b'3' | b':' | b'_' | b'=' => 1,
+        _ => 0,
+    }
+}
+
+impl FoldFinder {
+    pub fn new(needle: &[u8]) -> Self {
+        let at = (0..needle.len())
+            .min_by_key(|&i| commonness(needle[i]))
+            .unwrap_or(0);
+        Self {
+            needle: needle.into(),
+            at,
+        }
+    }
+
+    #[inline]
+    pub fn find(&self, hay: &[u8]) -> Option<usize> {
+        let n = &self.needle[..];
+        if n.is_empty() {
+            return Some(0);
+        }
+        let last = hay.len().checked_sub(n.len())?;
+        let b = n[self.at];
+        let up = b.to_ascii_uppercase();
+        // The anchor byte of a match starting at `p` sits at `p + at`, for p in 0..=last.
+        let window = &hay[self.at..=last + self.at];
+        let mut off = 0;
+        while off < window.len() {
+            let rest = &window[off..];
+            let i = if up == b {
+                memchr::memchr(b, rest)
+            } else {
+                memchr::memchr2(b, up, rest)
+            }?;
+            let p = off + i;
+            if hay[p..p + n.len()].eq_ignore_ascii_case(n) {
+                return Some(p);
+            }
+            off = p + 1;
+        }
+        None
+    }
+}
+
+/// `h` equals the lower-cased needle `n`, folding ASCII case in `h`.
+#[inline]
+fn fold_eq(h: &[u8], n: &[u8]) -> bool {
+    h.len() == n.len() && h.eq_ignore_ascii_case(n)
+}
+
+#[inline]
+fn fold_prefix(h: &[u8], n: &[u8]) -> bool {
+    h.len() >= n.len() && h[..n.len()].eq_ignore_ascii_case(n)
+}
+
+#[inline]
+fn fold_suffix(h: &[u8], n: &[u8]) -> bool {
+    h.len() >= n.len() && h[h.len() - n.len()..].eq_ignore_ascii_case(n)
+}
+
+/// `h` contains `n`, folding ASCII case on both sides (for `fieldref`, where both are
+/// event values).
+pub fn fold_contains(h: &[u8], n: &[u8]) -> bool {
+    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}
+
+/// Prefix and suffix tests on two event values, folding ASCII case on both.
+pub fn fold_starts_with(h: &[u8], n: &[u8]) -> bool {
+    fold_prefix(h, n)
+}
+
+pub fn fold_ends_with(h: &[u8], n: &[u8]) -> bool {
+    fold_suffix(h, n)
 }
 
 /// Exact, prefix and suffix needles of one field test (same case rule).
@@ -137,30 +273,46 @@ impl NeedleSet {
             .map(|n| &n[..])
     }
 
-    /// The needles, when the set holds only exact, case-insensitive ones.
-    pub fn exact_only(&self) -> Option<Vec<&str>> {
-        if self.cased || !self.prefix.needles.is_empty() || !self.suffix.needles.is_empty() {
+    /// The exact needles and the prefixes, when the set is case-insensitive and holds no
+    /// suffixes.
+    pub fn exact_and_prefix(&self) -> Option<(Vec<&str>, Vec<&str>)> {
+        if self.cased || !self.suffix.needles.is_empty() {
             return None;
         }
-        self.exact
-            .needles
-            .iter()
-            .map(|n| std::str::from_utf8(n).ok())
-            .collect()
+        fn text(e: &Edged) -> Option<Vec<&str>> {
+            e.needles
+                .iter()
+                .map(|n| std::str::from_utf8(n).ok())
+                .collect()
+        }
+        Some((text(&self.exact)?, text(&self.prefix)?))
     }
-
+    /// `h`: the value as found (cased sets) or as [`Pattern::matches`] takes `low`.
     #[inline]
     fn matches(&self, h: &[u8]) -> bool {
-        let (e0, e1) = self.exact.with_edge(h.first().copied());
-        if e0.iter().chain(e1).any(|n| **n == *h) {
+        if self.cased {
+            let (e0, e1) = self.exact.with_edge(h.first().copied());
+            if e0.iter().chain(e1).any(|n| **n == *h) {
+                return true;
+            }
+            let (p0, p1) = self.prefix.with_edge(h.first().copied());
+            if p0.iter().chain(p1).any(|n| h.starts_with(n)) {
+                return true;
+            }
+            let (s0, s1) = self.suffix.with_edge(h.last().copied());
+            return s0.iter().chain(s1).any(|n| h.ends_with(n));
+        }
+        let first = h.first().map(u8::to_ascii_lowercase);
+        let (e0, e1) = self.exact.with_edge(first);
+        if e0.iter().chain(e1).any(|n| fold_eq(h, n)) {
             return true;
         }
-        let (p0, p1) = self.prefix.with_edge(h.first().copied());
-        if p0.iter().chain(p1).any(|n| h.starts_with(n)) {
+        let (p0, p1) = self.prefix.with_edge(first);
+        if p0.iter().chain(p1).any(|n| fold_prefix(h, n)) {
             return true;
         }
-        let (s0, s1) = self.suffix.with_edge(h.last().copied());
-        s0.iter().chain(s1).any(|n| h.ends_with(n))
+        let (s0, s1) = self.suffix.with_edge(h.last().map(u8::to_ascii_lowercase));
+        s0.iter().chain(s1).any(|n| fold_suffix(h, n))
     }
 }
 
@@ -200,7 +352,7 @@ pub enum Pattern {
 #[derive(Debug, Clone)]
 pub enum GlobTok {
     /// A literal, with its searcher built once (used after a `*`).
-    Lit(Box<memmem::Finder<'static>>),
+    Lit(Box<Finder>),
     Star,
     One,
 }
@@ -446,9 +598,7 @@ impl Value {
             [Tok::Star, Tok::Lit(s), Tok::Star] => {
                 let needle = norm(s);
                 Pattern::Str {
-                    op: StrOp::Contains(Box::new(
-                        memmem::Finder::new(needle.as_bytes()).into_owned(),
-                    )),
+                    op: StrOp::Contains(Box::new(Finder::new(needle.as_bytes(), cased))),
                     needle,
                     cased,
                 }
@@ -457,9 +607,9 @@ impl Value {
                 toks: toks
                     .iter()
                     .map(|t| match t {
-                        Tok::Lit(s) => GlobTok::Lit(Box::new(
-                            memmem::Finder::new(norm(s).as_bytes()).into_owned(),
-                        )),
+                        Tok::Lit(s) => {
+                            GlobTok::Lit(Box::new(Finder::new(norm(s).as_bytes(), cased)))
+                        }
                         Tok::Star => GlobTok::Star,
                         Tok::One => GlobTok::One,
                     })
@@ -470,9 +620,13 @@ impl Value {
     }
 }
 
-/// Many `contains` needles of one field become one Aho-Corasick automaton.
+/// Many `contains` needles of one field become one Aho-Corasick automaton (folding ASCII
+/// case unless `cased`).
 pub fn contains_any(needles: &[String], cased: bool) -> Result<Pattern, String> {
-    let ac = AhoCorasick::new(needles).map_err(|e| format!("cannot build the search: {e}"))?;
+    let ac = AhoCorasick::builder()
+        .ascii_case_insensitive(!cased)
+        .build(needles)
+        .map_err(|e| format!("cannot build the search: {e}"))?;
     Ok(Pattern::AnyOf {
         ac: Box::new(ac),
         needles: needles.to_vec(),
@@ -568,13 +722,17 @@ impl Pattern {
         }
     }
 
-    /// Tests one field value: `orig` as found, `low` lower-cased.
+    /// Tests one field value: `orig` as found; `low` the same when it is pure ASCII, else
+    /// lower-cased (case-insensitive tests fold ASCII case in it as they compare).
     #[inline]
     pub fn matches(&self, orig: &str, low: &str) -> bool {
         match self {
-            Pattern::Str { op, needle, cased } => {
-                let hay = if *cased { orig } else { low };
-                let (h, n) = (hay.as_bytes(), needle.as_bytes());
+            Pattern::Str {
+                op,
+                needle,
+                cased: true,
+            } => {
+                let (h, n) = (orig.as_bytes(), needle.as_bytes());
                 // One byte compared inline first: most values differ there, which saves
                 // the call into memcmp.
                 match op {
@@ -583,7 +741,21 @@ impl Pattern {
                         h.len() >= n.len() && h.first() == n.first() && h.starts_with(n)
                     }
                     StrOp::Suffix => h.len() >= n.len() && h.last() == n.last() && h.ends_with(n),
-                    StrOp::Contains(f) => f.find(hay.as_bytes()).is_some(),
+                    StrOp::Contains(f) => f.find(h).is_some(),
+                }
+            }
+            Pattern::Str { op, needle, .. } => {
+                let (h, n) = (low.as_bytes(), needle.as_bytes());
+                let first = |x: Option<&u8>| x.map(u8::to_ascii_lowercase) == n.first().copied();
+                match op {
+                    StrOp::Exact => h.len() == n.len() && first(h.first()) && fold_eq(h, n),
+                    StrOp::Prefix => h.len() >= n.len() && first(h.first()) && fold_prefix(h, n),
+                    StrOp::Suffix => {
+                        h.len() >= n.len()
+                            && h.last().map(u8::to_ascii_lowercase) == n.last().copied()
+                            && fold_suffix(h, n)
+                    }
+                    StrOp::Contains(f) => f.find(h).is_some(),
                 }
             }
             Pattern::AnyOf { ac, cased, .. } => ac.is_match(if *cased { orig } else { low }),
@@ -635,7 +807,7 @@ fn glob(toks: &[GlobTok], hay: &[u8]) -> bool {
                 GlobTok::Lit(f) => {
                     let l = f.needle();
                     let rest = &hay[h.min(hay.len())..];
-                    if rest.len() >= l.len() && rest.first() == l.first() && rest.starts_with(l) {
+                    if f.at_start(rest) {
                         h += l.len();
                         t += 1;
                         continue;
@@ -670,9 +842,20 @@ fn glob(toks: &[GlobTok], hay: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    /// What `Scratch` gives a pattern: ASCII values as found, others lower-cased.
+    fn low(hay: &str) -> String {
+        if hay.is_ascii() {
+            hay.to_string()
+        } else {
+            lower(hay)
+        }
+    }
+
     fn m(v: &str, hay: &str) -> bool {
         let p = Value::parse(v).compile(false).unwrap();
-        p.matches(hay, &lower(hay))
+        let folded = p.matches(hay, &low(hay));
+        assert_eq!(folded, p.matches(hay, &lower(hay)), "{v} on {hay}");
+        folded
     }
 
     #[test]
@@ -775,7 +958,7 @@ mod tests {
         .collect();
         let set = NeedleSet::take(&mut pats, false).unwrap();
         assert!(pats.is_empty());
-        let t = |v: &str| set.matches(v, &lower(v));
+        let t = |v: &str| set.matches(v, &low(v));
         assert!(t("C:\\Windows\\CMD.exe"));
         assert!(t("c:\\TEMP\\a.bin"));
         assert!(t("WhoAmI.exe"));
@@ -783,6 +966,58 @@ mod tests {
         assert!(t("abcx"));
         assert!(!t("whoami.exe2"));
         assert!(!t("C:\\cmd.exe.bak"));
+    }
+
+    #[test]
+    fn case_folding_in_place_agrees_with_lower_casing() {
+        let values = [
+            "C:\\Windows\\System32\\CMD.EXE",
+            "cmd.exe /C WHOAMI",
+            "Powershell -EncodedCommand SQBFAFgA",
+            "\u{c4}BC \u{130}stanbul K\u{212a}",
+            "",
+            "x",
+            "aaaaAAAAb",
+        ];
+        let rules = [
+            "*cmd.exe",
+            "*\\cmd.exe",
+            "C:\\*",
+            "*whoami*",
+            "*WHOAMI*",
+            "*-enc*",
+            "a*a*b",
+            "*?md.EXE",
+            "\u{e4}bc*",
+            "*istanbul*",
+            "*k",
+            "x",
+            "",
+        ];
+        for r in rules {
+            let p = Value::parse(r).compile(false).unwrap();
+            let any = contains_any(
+                &[
+                    lower(r.trim_matches('*')),
+                    "zzz".into(),
+                    "qqq".into(),
+                    "jjj".into(),
+                ],
+                false,
+            )
+            .unwrap();
+            for v in values {
+                let l = lower(v);
+                assert_eq!(p.matches(v, &low(v)), p.matches(v, &l), "{r} on {v}");
+                assert_eq!(any.matches(v, &low(v)), any.matches(v, &l), "{r} on {v}");
+            }
+        }
+        let f = FoldFinder::new(b"whoami");
+        assert_eq!(f.find(b"cmd /c WhoAmI /all"), Some(7));
+        assert_eq!(f.find(b"whoam"), None);
+        assert_eq!(FoldFinder::new(b"").find(b""), Some(0));
+        assert!(fold_contains(b"A/B/C", b"b/c"));
+        assert!(fold_starts_with(b"ABC", b"ab") && fold_ends_with(b"ABC", b"Bc"));
     }
 
     #[test]

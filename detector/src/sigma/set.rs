@@ -8,9 +8,9 @@ use ncsoc_model::{Event, FieldKey};
 use serde::Serialize;
 
 use super::correlation::{self, Correlation};
-use super::fields::{FieldSpec, Scratch};
+use super::fields::{key_hash, FieldSpec, Scratch};
 use super::mapping::Mapping;
-use super::pattern::{Pattern, StrOp};
+use super::pattern::{self, Pattern, StrOp};
 use super::rule::{self, Detection, FieldResolver, Meta, RefOp, Search, Test};
 use super::yaml::{self, Kind, Node};
 use crate::table::FastMap;
@@ -46,6 +46,17 @@ pub struct Rule {
     pub(crate) det: Detection,
     /// Its log-source group; `None` when no mapping entry applies (dormant).
     pub(crate) group: Option<u32>,
+    /// Stable hash of what decides its hits (detection and log source): a correlation
+    /// over it keeps its windows across a reload only while this stays the same.
+    pub(crate) def_hash: u64,
+}
+
+/// [`Rule::def_hash`] of a detection under a log source.
+fn def_hash(det: &Node, logsource: &rule::LogSource) -> u64 {
+    let mut h = yaml::StableHash::default();
+    h.str(&logsource.to_string());
+    det.hash_into(&mut h);
+    h.finish()
 }
 
 impl Rule {
@@ -60,15 +71,61 @@ struct Group {
     name: String,
     guard: Option<Detection>,
     rules: Vec<u32>,
+    /// Event keys one of which the guard needs present (with their presence-filter
+    /// hashes): an event with none of them skips the group without evaluating it.
+    needs: Option<Vec<(FieldKey, u64)>>,
+}
+
+/// Slots one of which must hold a value for `det` to match, when there is such a set.
+fn needed_slots(det: &Detection) -> Option<Vec<u32>> {
+    use super::condition::Cond;
+    fn search(s: &Search) -> Option<Vec<u32>> {
+        match s {
+            // Any one test that fails on an absent field will do.
+            Search::All(tests) => tests.iter().find_map(|t| match t.test {
+                Test::Values { .. } | Test::Exists(true) | Test::FieldRef { .. } => {
+                    Some(vec![t.slot])
+                }
+                Test::Exists(false) | Test::Null => None,
+            }),
+            Search::Any(alts) => {
+                let mut out = Vec::new();
+                for a in alts {
+                    out.extend(search(a)?);
+                }
+                Some(out)
+            }
+        }
+    }
+    fn cond(c: &Cond, det: &Detection) -> Option<Vec<u32>> {
+        match c {
+            Cond::Search(i) => search(det.searches.get(*i)?),
+            Cond::And(items) => items.iter().find_map(|i| cond(i, det)),
+            Cond::Or(items) => {
+                let mut out = Vec::new();
+                for i in items {
+                    out.extend(cond(i, det)?);
+                }
+                Some(out)
+            }
+            Cond::Not(_) => None,
+        }
+    }
+    cond(&det.cond, det)
 }
 
 /// Which groups an event may belong to, found from a few exact-valued fields instead of
-/// evaluating every group's `when`: a group whose every `when` alternative names an exact
-/// value of some field is filed under those values; the others are tried on every event.
+/// evaluating every group's `when`: a group whose every `when` alternative names exact
+/// values or prefixes of some field is filed under those; the others are tried on every
+/// event.
+type Prefixes = Vec<(String, Vec<u32>)>;
+
 #[derive(Debug, Default)]
 struct Dispatch {
     /// Per field slot: lower-cased exact value → groups.
     by_value: Vec<(u32, FastMap<String, Vec<u32>>)>,
+    /// Per field slot: lower-cased prefix → groups.
+    by_prefix: Vec<(u32, Prefixes)>,
     always: Vec<u32>,
 }
 
@@ -78,9 +135,36 @@ struct Dispatch {
 #[derive(Debug, Default)]
 struct Prefilter {
     /// Field slot, the automaton over its literals, and the rules of each literal.
-    fields: Vec<(u32, aho_corasick::AhoCorasick, Vec<Vec<u32>>)>,
+    fields: Vec<(u32, Literals, Vec<Vec<u32>>)>,
     /// Rules without a usable literal: always evaluated.
     always: Vec<u32>,
+}
+
+/// The literals of one field of a group's prefilter: an Aho-Corasick DFA folding ASCII
+/// case (literals are lower-cased; values are ASCII as found or lower-cased), reporting
+/// every literal that occurs, overlapping ones included. Its own prefilter (SIMD skipping
+/// to the literals' rare bytes) stays on: walking the DFA over every byte takes fewer
+/// instructions but more time, each step waiting on the one before.
+#[derive(Debug)]
+struct Literals(aho_corasick::AhoCorasick);
+
+impl Literals {
+    fn new(pats: &[String]) -> Option<Self> {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .build(pats)
+            .ok()
+            .map(Literals)
+    }
+
+    /// Calls `f` with the index of every literal found in `hay` (as often as it occurs).
+    #[inline]
+    fn each(&self, hay: &[u8], mut f: impl FnMut(usize)) {
+        for m in self.0.find_overlapping_iter(hay) {
+            f(m.pattern().as_usize());
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -266,6 +350,7 @@ impl RuleSet {
         let det = doc
             .get("detection")
             .ok_or((doc.line, "missing `detection`".to_string()))?;
+        let hash = def_hash(det, &meta.logsource);
         let entry = self.mapping.entry_for(&meta.logsource);
         let mut res = Resolver {
             mapping: &self.mapping,
@@ -283,7 +368,12 @@ impl RuleSet {
         if let Some(g) = group {
             self.groups[g as usize].rules.push(idx);
         }
-        self.rules.push(Rule { meta, det, group });
+        self.rules.push(Rule {
+            meta,
+            det,
+            group,
+            def_hash: hash,
+        });
         Ok(())
     }
 
@@ -331,6 +421,7 @@ impl RuleSet {
             name: e.name.clone(),
             guard,
             rules: Vec::new(),
+            needs: None,
         });
         self.group_of_entry.insert(entry, g);
         Ok(g)
@@ -345,6 +436,28 @@ impl RuleSet {
                 Err((line, reason)) => self.errors.push(RuleError { file, line, reason }),
             }
         }
+        for g in 0..self.groups.len() {
+            let needs = self.groups[g]
+                .guard
+                .as_ref()
+                .and_then(needed_slots)
+                .map(|slots| {
+                    let mut keys: Vec<(FieldKey, u64)> = Vec::new();
+                    for s in slots {
+                        for k in &self.specs[s as usize].candidates {
+                            if !keys.iter().any(|(x, _)| x == k) {
+                                let h = match k {
+                                    FieldKey::Extra(name) => key_hash(name),
+                                    _ => 0,
+                                };
+                                keys.push((k.clone(), h));
+                            }
+                        }
+                    }
+                    keys
+                });
+            self.groups[g].needs = needs;
+        }
         self.dispatch = Some(self.build_dispatch());
         self.prefilters = (0..self.groups.len())
             .map(|g| self.build_prefilter(g))
@@ -354,55 +467,64 @@ impl RuleSet {
     /// The (field, literals) atoms one of which must hold for rule `r` to match.
     fn rule_atoms(&self, r: &Rule) -> Option<Vec<(u32, Vec<String>)>> {
         use super::condition::Cond;
-        fn required(c: &Cond) -> Option<Vec<usize>> {
+        type Atoms = Vec<(u32, Vec<String>)>;
+        // Where several parts must all hold, the part whose literals are the most
+        // selective is the one searched for: the longer its shortest literal, the fewer
+        // benign events it lets through (`GET` would pass nearly every proxy event).
+        fn best(cands: impl Iterator<Item = Atoms>) -> Option<Atoms> {
+            cands.max_by_key(|a| {
+                let shortest = a
+                    .iter()
+                    .flat_map(|(_, l)| l.iter().map(String::len))
+                    .min()
+                    .unwrap_or(0);
+                let count: usize = a.iter().map(|(_, l)| l.len()).sum();
+                (shortest.min(8), std::cmp::Reverse(count))
+            })
+        }
+        fn test_atoms(t: &rule::FieldTest) -> Option<Atoms> {
+            match &t.test {
+                Test::Values { pats, all: false } => {
+                    let mut lits = Vec::new();
+                    pats.iter()
+                        .all(|p| p.required_literals(&mut lits))
+                        .then(|| vec![(t.slot, lits)])
+                }
+                // Every pattern must match: any one's literals will do.
+                Test::Values { pats, all: true } => best(pats.iter().filter_map(|p| {
+                    let mut lits = Vec::new();
+                    p.required_literals(&mut lits).then(|| vec![(t.slot, lits)])
+                })),
+                _ => None,
+            }
+        }
+        fn search_atoms(s: &Search) -> Option<Atoms> {
+            match s {
+                Search::Any(alts) => {
+                    let mut out = Vec::new();
+                    for a in alts {
+                        out.extend(search_atoms(a)?);
+                    }
+                    Some(out)
+                }
+                Search::All(tests) => best(tests.iter().filter_map(test_atoms)),
+            }
+        }
+        fn cond_atoms(c: &Cond, det: &Detection) -> Option<Atoms> {
             match c {
-                Cond::Search(i) => Some(vec![*i]),
-                Cond::And(items) => items.iter().find_map(required),
+                Cond::Search(i) => search_atoms(det.searches.get(*i)?),
+                Cond::And(items) => best(items.iter().filter_map(|i| cond_atoms(i, det))),
                 Cond::Or(items) => {
                     let mut out = Vec::new();
                     for i in items {
-                        out.extend(required(i)?);
+                        out.extend(cond_atoms(i, det)?);
                     }
                     Some(out)
                 }
                 Cond::Not(_) => None,
             }
         }
-        fn atoms_of(s: &Search, out: &mut Vec<(u32, Vec<String>)>) -> bool {
-            match s {
-                Search::Any(alts) => alts.iter().all(|a| atoms_of(a, out)),
-                Search::All(tests) => tests.iter().any(|t| match &t.test {
-                    Test::Values { pats, all: false } => {
-                        let mut lits = Vec::new();
-                        if pats.iter().all(|p| p.required_literals(&mut lits)) {
-                            out.push((t.slot, lits));
-                            true
-                        } else {
-                            false
-                        }
-                    }
-                    Test::Values { pats, all: true } => {
-                        // Every pattern must match: any one's literals will do.
-                        pats.iter().any(|p| {
-                            let mut lits = Vec::new();
-                            p.required_literals(&mut lits) && {
-                                out.push((t.slot, lits));
-                                true
-                            }
-                        })
-                    }
-                    _ => false,
-                }),
-            }
-        }
-        let searches = required(&r.det.cond)?;
-        let mut out = Vec::new();
-        for si in searches {
-            if !atoms_of(&r.det.searches[si], &mut out) {
-                return None;
-            }
-        }
-        Some(out)
+        cond_atoms(&r.det.cond, &r.det)
     }
 
     fn build_prefilter(&self, g: usize) -> Prefilter {
@@ -439,9 +561,9 @@ impl RuleSet {
             }
         }
         for (slot, pats, rules) in per_slot {
-            match aho_corasick::AhoCorasick::new(&pats) {
-                Ok(ac) => p.fields.push((slot, ac, rules)),
-                Err(_) => p.always.extend(rules.into_iter().flatten()),
+            match Literals::new(&pats) {
+                Some(lits) => p.fields.push((slot, lits, rules)),
+                None => p.always.extend(rules.into_iter().flatten()),
             }
         }
         p.always.sort_unstable();
@@ -451,23 +573,34 @@ impl RuleSet {
 
     fn build_dispatch(&self) -> Dispatch {
         let mut d = Dispatch::default();
-        // The exact values an alternative requires of one field, if it requires any.
-        fn key_of(tests: &[rule::FieldTest]) -> Option<(u32, Vec<&str>)> {
+        // The exact values and prefixes (one of which) an alternative requires of one
+        // field, if it requires any.
+        type Key<'a> = (u32, Vec<&'a str>, Vec<&'a str>);
+        fn key_of(tests: &[rule::FieldTest]) -> Option<Key<'_>> {
             tests.iter().find_map(|t| match &t.test {
                 Test::Values { pats, all: false } => {
-                    let mut needles = Vec::new();
+                    let (mut exact, mut prefix) = (Vec::new(), Vec::new());
                     for p in pats {
                         match p {
                             Pattern::Str {
                                 op: StrOp::Exact,
                                 needle,
                                 cased: false,
-                            } => needles.push(needle.as_str()),
-                            Pattern::Set(set) => needles.extend(set.exact_only()?),
+                            } => exact.push(needle.as_str()),
+                            Pattern::Str {
+                                op: StrOp::Prefix,
+                                needle,
+                                cased: false,
+                            } => prefix.push(needle.as_str()),
+                            Pattern::Set(set) => {
+                                let (e, p) = set.exact_and_prefix()?;
+                                exact.extend(e);
+                                prefix.extend(p);
+                            }
                             _ => return None,
                         }
                     }
-                    Some((t.slot, needles))
+                    (!exact.is_empty() || !prefix.is_empty()).then_some((t.slot, exact, prefix))
                 }
                 _ => None,
             })
@@ -477,7 +610,7 @@ impl RuleSet {
             if g.rules.is_empty() {
                 continue;
             }
-            let keys: Option<Vec<(u32, Vec<&str>)>> = match &g.guard {
+            let keys: Option<Vec<Key<'_>>> = match &g.guard {
                 Some(det)
                     if det.searches.len() == 1 && det.cond == super::condition::Cond::Search(0) =>
                 {
@@ -496,7 +629,32 @@ impl RuleSet {
             };
             match keys {
                 Some(keys) => {
-                    for (slot, needles) in keys {
+                    for (slot, needles, prefixes) in keys {
+                        if !prefixes.is_empty() {
+                            let i = match d.by_prefix.iter().position(|(s, _)| *s == slot) {
+                                Some(i) => i,
+                                None => {
+                                    d.by_prefix.push((slot, Vec::new()));
+                                    d.by_prefix.len() - 1
+                                }
+                            };
+                            let list = &mut d.by_prefix[i].1;
+                            for p in prefixes {
+                                let j = match list.iter().position(|(x, _)| x == p) {
+                                    Some(j) => j,
+                                    None => {
+                                        list.push((p.to_string(), Vec::new()));
+                                        list.len() - 1
+                                    }
+                                };
+                                if !list[j].1.contains(&gi) {
+                                    list[j].1.push(gi);
+                                }
+                            }
+                        }
+                        if needles.is_empty() {
+                            continue;
+                        }
                         let i = match d.by_value.iter().position(|(s, _)| *s == slot) {
                             Some(i) => i,
                             None => {
@@ -525,6 +683,7 @@ impl RuleSet {
         meta: Meta,
         det: &Node,
     ) -> Result<u32, rule::LineError> {
+        let hash = def_hash(det, &meta.logsource);
         let entry = self.mapping.entry_for(&meta.logsource);
         let mut res = Resolver {
             mapping: &self.mapping,
@@ -550,6 +709,7 @@ impl RuleSet {
             meta,
             det,
             group: Some(g),
+            def_hash: hash,
         });
         Ok(idx)
     }
@@ -579,6 +739,7 @@ impl RuleSet {
             name: "*all events*".into(),
             guard: None,
             rules: Vec::new(),
+            needs: None,
         });
         (self.groups.len() - 1) as u32
     }
@@ -588,11 +749,12 @@ impl RuleSet {
     }
 
     /// Evaluates every group's `when` and every rule on every event (tests compare this
-    /// with the dispatch and the prefilter).
+    /// with the dispatch, the presence filter and the prefilter).
     #[cfg(test)]
     pub(crate) fn without_dispatch(&mut self) {
         self.dispatch = None;
         self.prefilters.clear();
+        self.groups.iter_mut().for_each(|g| g.needs = None);
     }
 
     /// The correlation and threshold rules.
@@ -647,11 +809,27 @@ impl RuleSet {
         match &self.dispatch {
             Some(d) => {
                 cand.extend_from_slice(&d.always);
+                let mut key = std::mem::take(&mut sc.key);
                 for (slot, map) in &d.by_value {
                     let r = sc.values(*slot, &self.specs[*slot as usize], e);
                     for i in r {
-                        if let Some(gs) = map.get(sc.low(i)) {
+                        key.clear();
+                        key.push_str(sc.low(i));
+                        key.make_ascii_lowercase();
+                        if let Some(gs) = map.get(key.as_str()) {
                             cand.extend_from_slice(gs);
+                        }
+                    }
+                }
+                sc.key = key;
+                for (slot, list) in &d.by_prefix {
+                    let r = sc.values(*slot, &self.specs[*slot as usize], e);
+                    for i in r {
+                        let v = sc.low(i).as_bytes();
+                        for (p, gs) in list {
+                            if pattern::fold_starts_with(v, p.as_bytes()) {
+                                cand.extend_from_slice(gs);
+                            }
                         }
                     }
                 }
@@ -664,6 +842,11 @@ impl RuleSet {
             let g = &self.groups[gi as usize];
             if g.rules.is_empty() {
                 continue;
+            }
+            if let Some(needs) = &g.needs {
+                if !needs.iter().any(|(k, h)| sc.may_have(k, *h, e)) {
+                    continue;
+                }
             }
             if let Some(guard) = &g.guard {
                 let specs = &self.specs;
@@ -680,12 +863,12 @@ impl RuleSet {
             match self.prefilters.get(gi as usize) {
                 Some(p) => {
                     rules.extend_from_slice(&p.always);
-                    for (slot, ac, lit_rules) in &p.fields {
+                    for (slot, lits, lit_rules) in &p.fields {
                         let r = sc.values(*slot, &self.specs[*slot as usize], e);
                         for i in r {
-                            for m in ac.find_overlapping_iter(sc.low(i)) {
-                                rules.extend_from_slice(&lit_rules[m.pattern().as_usize()]);
-                            }
+                            lits.each(sc.low(i).as_bytes(), |m| {
+                                rules.extend_from_slice(&lit_rules[m]);
+                            });
                         }
                     }
                     rules.sort_unstable();
@@ -740,16 +923,23 @@ fn eval_search(s: &Search, e: &Event, sc: &mut Scratch, specs: &[FieldSpec]) -> 
                         let r2 = sc.values(o, &specs[o as usize], e);
                         r.clone().any(|i| {
                             r2.clone().any(|j| {
-                                let (a, b) = if *cased {
-                                    (sc.orig(i), sc.orig(j))
+                                if *cased {
+                                    let (a, b) = (sc.orig(i), sc.orig(j));
+                                    match op {
+                                        RefOp::Equal => a == b,
+                                        RefOp::Prefix => a.starts_with(b),
+                                        RefOp::Suffix => a.ends_with(b),
+                                        RefOp::Contains => a.contains(b),
+                                    }
                                 } else {
-                                    (sc.low(i), sc.low(j))
-                                };
-                                match op {
-                                    RefOp::Equal => a == b,
-                                    RefOp::Prefix => a.starts_with(b),
-                                    RefOp::Suffix => a.ends_with(b),
-                                    RefOp::Contains => a.contains(b),
+                                    // ASCII as found or lower-cased: fold ASCII case.
+                                    let (a, b) = (sc.low(i).as_bytes(), sc.low(j).as_bytes());
+                                    match op {
+                                        RefOp::Equal => a.eq_ignore_ascii_case(b),
+                                        RefOp::Prefix => pattern::fold_starts_with(a, b),
+                                        RefOp::Suffix => pattern::fold_ends_with(a, b),
+                                        RefOp::Contains => pattern::fold_contains(a, b),
+                                    }
                                 }
                             })
                         })

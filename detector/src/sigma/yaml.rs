@@ -28,6 +28,40 @@ pub enum Kind {
     Map(Vec<(String, u32, Node)>),
 }
 
+/// A 64-bit FNV-1a hash that stays the same across runs, builds and machines (what
+/// checkpoints store, unlike `std`'s hashers).
+#[derive(Debug, Clone, Copy)]
+pub struct StableHash(u64);
+
+impl Default for StableHash {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl StableHash {
+    pub fn bytes(&mut self, b: &[u8]) {
+        for &x in b {
+            self.0 ^= u64::from(x);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    /// A string, length first (so that `ab`+`c` and `a`+`bc` differ).
+    pub fn str(&mut self, s: &str) {
+        self.bytes(&(s.len() as u64).to_le_bytes());
+        self.bytes(s.as_bytes());
+    }
+
+    pub fn u64(&mut self, v: u64) {
+        self.bytes(&v.to_le_bytes());
+    }
+
+    pub fn finish(self) -> u64 {
+        self.0
+    }
+}
+
 impl Node {
     pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.kind {
@@ -43,6 +77,36 @@ impl Node {
             Kind::Bool(true) => Some("true"),
             Kind::Bool(false) => Some("false"),
             _ => None,
+        }
+    }
+
+    /// Hashes the node's content (not its line numbers): two documents that say the same
+    /// thing hash the same wherever they sit in their files.
+    pub fn hash_into(&self, h: &mut StableHash) {
+        match &self.kind {
+            Kind::Null => h.bytes(b"n"),
+            Kind::Bool(b) => h.bytes(if *b { b"t" } else { b"f" }),
+            Kind::Num(s) => {
+                h.bytes(b"#");
+                h.str(s);
+            }
+            Kind::Str(s) => {
+                h.bytes(b"s");
+                h.str(s);
+            }
+            Kind::Seq(items) => {
+                h.bytes(b"[");
+                h.u64(items.len() as u64);
+                items.iter().for_each(|i| i.hash_into(h));
+            }
+            Kind::Map(entries) => {
+                h.bytes(b"{");
+                h.u64(entries.len() as u64);
+                for (k, _, v) in entries {
+                    h.str(k);
+                    v.hash_into(h);
+                }
+            }
         }
     }
 
