@@ -85,21 +85,30 @@ format = "json"
 max_frame_bytes = 65536
 TOML
 rules=$(mktemp -d)   # no Sigma rules: the network detector only
-start_node() { # start_node ROLE NAME
+start_node() { # start_node ROLE NAME: sets node_http
   local http; http=$(free_port)
   NCSOC_SERVER__LISTEN=127.0.0.1:$http NCSOC_STORE__DATA_DIR=$tmp/$2 NCSOC_RULES__DIR=$rules \
-    "$ncsoc" serve --role "$1" -c "$tmp/ncsoc.toml" 2>"$tmp/$2.log" & pids+=($!)
+    "$ncsoc" serve --role "$1" -c "$tmp/ncsoc.toml" >/dev/null 2>"$tmp/$2.log" & pids+=($!)
   until curl -sf "http://127.0.0.1:$http/healthz" >/dev/null; do
     kill -0 "${pids[-1]}" 2>/dev/null || { echo "ncsoc $1 did not start:" >&2; cat "$tmp/$2.log" >&2; exit 1; }
     sleep 0.05
   done
-  echo "127.0.0.1:$http"
+  node_http=127.0.0.1:$http
 }
-intake_http=$(start_node intake intake)
+start_node intake intake
+intake_http=$node_http
 analyze_http=()
-for i in $(seq 1 "$analyzers"); do analyze_http+=("$(start_node analyze "analyze$i")"); done
+for i in $(seq 1 "$analyzers"); do
+  start_node analyze "analyze$i"
+  analyze_http+=("$node_http")
+done
 # Until the group has handed out every partition.
-until [[ $(metric_all ncsoc_analyze_partitions) -ge $partitions ]]; do sleep 0.2; done
+shared() { # every partition owned once, every node owning some
+  [[ $(metric_all ncsoc_analyze_partitions) -eq $partitions ]] || return 1
+  local a; for a in "${analyze_http[@]}"; do [[ $(metric "$a" ncsoc_analyze_partitions) -gt 0 ]] || return 1; done
+}
+until shared; do sleep 0.2; done
+echo "partitions per node: $(for a in "${analyze_http[@]}"; do printf "%s " "$(metric "$a" ncsoc_analyze_partitions)"; done)"
 
 echo "input: $n events, $bytes bytes; $partitions partitions; $analyzers analysis node(s); store $store; machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 t0=$(now)
