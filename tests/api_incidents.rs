@@ -12,9 +12,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{free_port, Server};
+use common::{free_port, udp_payloads, Server};
 use ncsoc_model::{Entity, Evidence, Incident, IncidentKind, Severity, Status, Timestamp};
-use ncsoc_parsers::{packet, pcap};
 use ncsoc_store::control::{AuditQuery, Role};
 use ncsoc_store::{ControlStore, Store};
 use serde_json::{json, Value};
@@ -411,18 +410,6 @@ fn ids(list: &Value) -> Vec<String> {
 
 // ---------------------------------------------------------------------------------------
 // The detector's incident, worked by an analyst while the detector updates it.
-
-fn udp_payloads(file: &Path) -> Vec<Vec<u8>> {
-    let data = std::fs::read(file).unwrap();
-    pcap::PcapReader::new(&data)
-        .unwrap()
-        .filter_map(|p| {
-            let p = p.ok()?;
-            let d = packet::decode(p.linktype, p.data).ok()?;
-            (d.protocol == 17).then(|| d.payload.to_vec())
-        })
-        .collect()
-}
 
 fn flow_config(dir: &Path, port: u16) -> PathBuf {
     let config = dir.join("ncsoc.toml");

@@ -26,11 +26,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{free_port, metric, Server};
+use common::{free_port, metric, udp_payloads, wait_until, Server};
 use ncsoc_api::webhooks::sign;
-use ncsoc_parsers::{packet, pcap};
 use serde_json::{json, Value};
 
 const CC_SECRET: &str = "cc-secret-0123456789abcdef";
@@ -267,26 +266,6 @@ fn json_of(status_body: (u16, String), want: u16) -> Value {
     let (status, body) = status_body;
     assert_eq!(status, want, "{body}");
     serde_json::from_str(&body).unwrap_or(Value::Null)
-}
-
-fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn udp_payloads(file: &Path) -> Vec<Vec<u8>> {
-    let data = std::fs::read(file).unwrap();
-    pcap::PcapReader::new(&data)
-        .unwrap()
-        .filter_map(|p| {
-            let p = p.ok()?;
-            let d = packet::decode(p.linktype, p.data).ok()?;
-            (d.protocol == 17).then(|| d.payload.to_vec())
-        })
-        .collect()
 }
 
 /// A self-signed certificate for 127.0.0.1 (openssl): (cert path, server config).

@@ -7,20 +7,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{free_port, metric, Server};
-use ncsoc_parsers::{packet, pcap};
-
-fn udp_payloads(file: &Path) -> Vec<Vec<u8>> {
-    let data = std::fs::read(file).unwrap();
-    pcap::PcapReader::new(&data)
-        .unwrap()
-        .filter_map(|p| {
-            let p = p.ok()?;
-            let d = packet::decode(p.linktype, p.data).ok()?;
-            (d.protocol == 17).then(|| d.payload.to_vec())
-        })
-        .collect()
-}
+use common::{free_port, metric, udp_payloads, Server};
 
 fn wait_for(server: &Server, what: &str, prefix: &str, at_least: u64) -> u64 {
     let start = Instant::now();

@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{free_port, metric, Server};
-use ncsoc_parsers::{packet, pcap};
+use common::{free_port, metric, udp_payloads, Server};
 use ncsoc_store::{EventQuery, Scope, StoreConfig, Table};
 
 fn testdata(name: &str) -> Option<PathBuf> {
@@ -86,19 +85,6 @@ fn a_file_that_is_not_a_capture_is_an_error() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a pcap"));
-}
-
-/// The UDP payloads (export datagrams) of a capture, in order.
-fn udp_payloads(file: &Path) -> Vec<Vec<u8>> {
-    let data = std::fs::read(file).unwrap();
-    pcap::PcapReader::new(&data)
-        .unwrap()
-        .filter_map(|p| {
-            let p = p.ok()?;
-            let d = packet::decode(p.linktype, p.data).ok()?;
-            (d.protocol == 17).then(|| d.payload.to_vec())
-        })
-        .collect()
 }
 
 #[test]

@@ -11,8 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{free_port, metric, Server};
-use ncsoc_parsers::{packet, pcap};
+use common::{free_port, metric, udp_payloads, Server};
 use serde_json::{json, Value};
 
 fn ncsoc(dir: &Path, args: &[&str]) -> (bool, String, String) {
@@ -51,18 +50,6 @@ fn bundle(ip: &str, tlp_ref: &str) -> Value {
 
 const TLP_AMBER: &str = "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82";
 const TLP_GREEN: &str = "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da";
-
-fn udp_payloads(file: &Path) -> Vec<Vec<u8>> {
-    let data = std::fs::read(file).unwrap();
-    pcap::PcapReader::new(&data)
-        .unwrap()
-        .filter_map(|p| {
-            let p = p.ok()?;
-            let d = packet::decode(p.linktype, p.data).ok()?;
-            (d.protocol == 17).then(|| d.payload.to_vec())
-        })
-        .collect()
-}
 
 fn wait_metric(server: &Server, prefix: &str, at_least: u64) -> u64 {
     let start = Instant::now();

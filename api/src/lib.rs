@@ -187,22 +187,7 @@ pub fn node_router(
         }
     }
     async fn node_metrics(State(s): State<NodeState>) -> impl IntoResponse {
-        let mut out = String::with_capacity(4096);
-        out.push_str("# HELP ncsoc_uptime_seconds Seconds since ncsoc started.\n# TYPE ncsoc_uptime_seconds gauge\n");
-        out.push_str(&format!(
-            "ncsoc_uptime_seconds {}\n",
-            s.started.elapsed().as_secs_f64()
-        ));
-        for m in s.metrics.iter() {
-            m.render(&mut out);
-        }
-        (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            out,
-        )
+        prometheus_text(s.started, &s.metrics)
     }
     Router::new()
         .route("/healthz", get(node_health))
@@ -236,13 +221,18 @@ async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    prometheus_text(s.started, &s.metrics)
+}
+
+/// `/metrics`: the uptime, then every renderer's lines, in the Prometheus text format.
+fn prometheus_text(started: Instant, metrics: &[Arc<dyn RenderMetrics>]) -> impl IntoResponse {
     let mut out = String::with_capacity(4096);
     out.push_str("# HELP ncsoc_uptime_seconds Seconds since ncsoc started.\n# TYPE ncsoc_uptime_seconds gauge\n");
     out.push_str(&format!(
         "ncsoc_uptime_seconds {}\n",
-        s.started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64()
     ));
-    for m in &s.metrics {
+    for m in metrics {
         m.render(&mut out);
     }
     (

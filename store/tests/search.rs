@@ -460,6 +460,43 @@ async fn scenarios(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(store.indicators(100).await.unwrap().len(), 30);
+
+    // A retried batch that holds one new record twice (read twice from a bus) and one
+    // already stored: each is stored once.
+    let fresh = synth::event("dup", 0, START);
+    let stored = all[0].clone();
+    let before = store
+        .count(Table::Events, &EventQuery::new(Scope::All))
+        .await
+        .unwrap()
+        + store
+            .count(Table::Flows, &EventQuery::new(Scope::All))
+            .await
+            .unwrap();
+    store
+        .write_events(&[fresh.clone(), stored, fresh.clone()], WriteMode::Retry)
+        .await
+        .unwrap();
+    let after = store
+        .count(Table::Events, &EventQuery::new(Scope::All))
+        .await
+        .unwrap()
+        + store
+            .count(Table::Flows, &EventQuery::new(Scope::All))
+            .await
+            .unwrap();
+    assert_eq!(after, before + 1);
+
+    // Node state: kept, replaced, read back; absent keys and bad keys.
+    assert_eq!(store.state("kafka/g/0").await.unwrap(), None);
+    store.put_state("kafka/g/0", b"first").await.unwrap();
+    store.put_state("kafka/g/0", &[0, 255, 7]).await.unwrap();
+    assert_eq!(
+        store.state("kafka/g/0").await.unwrap(),
+        Some(vec![0, 255, 7])
+    );
+    assert!(store.put_state("", b"x").await.is_err());
+    assert!(store.put_state("a\nb", b"x").await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -228,3 +228,27 @@ pub fn make_cert(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathB
     assert!(ok.success(), "openssl could not make a test certificate");
     (cert, key)
 }
+
+/// The UDP payloads of a capture file, in order: the flow export datagrams to send to a
+/// listener.
+pub fn udp_payloads(file: &std::path::Path) -> Vec<Vec<u8>> {
+    use ncsoc_parsers::{packet, pcap};
+    let data = std::fs::read(file).unwrap();
+    pcap::PcapReader::new(&data)
+        .unwrap()
+        .filter_map(|p| {
+            let p = p.ok()?;
+            let d = packet::decode(p.linktype, p.data).ok()?;
+            (d.protocol == 17).then(|| d.payload.to_vec())
+        })
+        .collect()
+}
+
+/// Polls `cond` every 100 ms until it holds; fails the test after `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

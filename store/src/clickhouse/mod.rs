@@ -421,12 +421,16 @@ impl ClickHouseStore {
         if !events.iter().filter(wanted).any(|e| !have.contains(&e.id)) {
             return Ok(());
         }
+        // A retried batch may also hold one record twice (read twice from a bus that got
+        // it twice): only its first copy is written.
+        let mut seen: HashSet<&str> = HashSet::new();
         let fut = async {
             let mut insert = self.client.insert::<EventRowRef<'_>>(table).await?;
             for e in events
                 .iter()
                 .filter(wanted)
                 .filter(|e| !have.contains(&e.id))
+                .filter(|e| mode == WriteMode::Fresh || seen.insert(e.id.as_str()))
             {
                 insert.write(&EventRowRef::from_event(e)).await?;
             }
