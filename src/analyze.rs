@@ -480,7 +480,15 @@ pub fn start(
                         st.rules = Some(set);
                     }
                     if run.step().is_err() {
-                        break;
+                        // The store writer stopped under a batch: what was read since the
+                        // last commit may not be stored, so nothing is saved or committed;
+                        // the next owner reads it again from the last checkpoint.
+                        tracing::error!(
+                            "store writer stopped; leaving the group without committing"
+                        );
+                        shared.state().parts.clear();
+                        consumer.unsubscribe();
+                        return;
                     }
                 }
                 // Shutdown: what was read is stored and learned; save it and leave.
