@@ -465,26 +465,16 @@ async fn scenarios(store: Arc<dyn Store>) {
     // already stored: each is stored once.
     let fresh = synth::event("dup", 0, START);
     let stored = all[0].clone();
-    let before = store
-        .count(Table::Events, &EventQuery::new(Scope::All))
-        .await
-        .unwrap()
-        + store
-            .count(Table::Flows, &EventQuery::new(Scope::All))
-            .await
-            .unwrap();
+    let all_rows = || async {
+        let q = EventQuery::new(Scope::All);
+        store.count(Table::Events, &q).await.unwrap() + store.count(Table::Flows, &q).await.unwrap()
+    };
+    let before = all_rows().await;
     store
         .write_events(&[fresh.clone(), stored, fresh.clone()], WriteMode::Retry)
         .await
         .unwrap();
-    let after = store
-        .count(Table::Events, &EventQuery::new(Scope::All))
-        .await
-        .unwrap()
-        + store
-            .count(Table::Flows, &EventQuery::new(Scope::All))
-            .await
-            .unwrap();
+    let after = all_rows().await;
     assert_eq!(after, before + 1);
 
     // Node state: kept, replaced, read back; absent keys and bad keys.

@@ -229,8 +229,22 @@ impl KafkaSink {
         &self.brokers
     }
 
-    /// Queues one message, waiting for earlier deliveries while librdkafka's queue is full.
+    /// Queues one message, waiting for earlier deliveries while librdkafka's queue is full;
+    /// a failure counts the batch as failed.
     async fn enqueue(
+        &self,
+        topic: &str,
+        key: &[u8],
+        payload: &[u8],
+        pending: &mut Vec<DeliveryFuture>,
+        awaited: &mut usize,
+    ) -> Result<(), StoreError> {
+        self.try_enqueue(topic, key, payload, pending, awaited)
+            .await
+            .map_err(|e| self.failed(e))
+    }
+
+    async fn try_enqueue(
         &self,
         topic: &str,
         key: &[u8],
@@ -340,8 +354,7 @@ impl Sink for KafkaSink {
                     &mut pending,
                     &mut awaited,
                 )
-                .await
-                .map_err(|e| self.failed(e))?;
+                .await?;
                 continue;
             }
             let topic = if e.is_flow() {
@@ -351,8 +364,7 @@ impl Sink for KafkaSink {
             };
             bytes += buf.len() as u64;
             self.enqueue(topic, &partition_key(e), &buf, &mut pending, &mut awaited)
-                .await
-                .map_err(|e| self.failed(e))?;
+                .await?;
         }
         self.finish(
             pending,
@@ -387,8 +399,7 @@ impl Sink for KafkaSink {
                 &mut pending,
                 &mut awaited,
             )
-            .await
-            .map_err(|e| self.failed(e))?;
+            .await?;
         }
         self.finish(
             pending,
